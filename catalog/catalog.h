@@ -238,4 +238,9 @@ int catalog_token_put(struct catalog *cat, const char *hash_hex, const char *sco
 /* Look a hash up: copies its scope name into SCOPE.  CATALOG_ENOTFOUND if absent. */
 int catalog_token_get(struct catalog *cat, const char *hash_hex, char *scope, size_t scopelen);
 
+/* --- health --------------------------------------------------------------------- */
+
+/* Whether the calling thread can read the catalog: 0, or CATALOG_EIO. Cheap. */
+int catalog_ping(struct catalog *cat);
+
 #endif
