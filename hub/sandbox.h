@@ -39,7 +39,13 @@ lua_State *sandbox_state(struct sandbox *sb);
  * call it with the limits armed afresh, leaving NRESULTS results on the stack.
  * Returns 0, or -1 with ERR ("file.lua:12: attempt to ..." or
  * "stopped: instruction limit of N exceeded" / "stopped: out of memory (limit
- * N bytes)" / "stopped: wall-clock limit of N ms exceeded").
+ * N bytes)" / "stopped: wall-clock limit of N ms exceeded").  A stop is
+ * reported even when the script caught the error and returned normally.
+ * A stopped sandbox stays stopped: every later sandbox_run() or
+ * sandbox_call() returns -1 with "sandbox stopped (<reason>)" and pops the
+ * function and its arguments; destroy it and create another.
+ * The time limits are checked only while Lua code runs: a C function (such as
+ * a string pattern match) runs to its end before the hook can fire.
  */
 int sandbox_run(struct sandbox *sb, const char *code, size_t len, const char *chunkname,
 		int nresults, char *err, size_t errlen);
@@ -47,6 +53,9 @@ int sandbox_run(struct sandbox *sb, const char *code, size_t len, const char *ch
 /* Call the function below NARGS arguments on the stack, with the limits armed
  * afresh, as sandbox_run() does. */
 int sandbox_call(struct sandbox *sb, int nargs, int nresults, char *err, size_t errlen);
+
+/* Whether a limit stopped the sandbox (see sandbox_run()). */
+int sandbox_stopped(const struct sandbox *sb);
 
 /* Bytes the state holds now, and the most it has held. */
 size_t sandbox_mem_used(const struct sandbox *sb);
