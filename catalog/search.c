@@ -1,0 +1,780 @@
+/*
+ * Catalog search: exact name matches first, then FTS5 hits ranked by bm25,
+ * with filters, bounded facet counts and highlights.  See search.h.
+ *
+ * How a query runs (every step is bounded):
+ *  1. exact matches: entities whose name_lc, short_lc or id equals the query
+ *     (three indexed lookups), filtered, at most SEARCH_FACET_SCAN;
+ *  2. FTS5 matches, newest rowid first, joined to entities for the filters;
+ *     at most SEARCH_FACET_SCAN hits are kept and at most SEARCH_SCAN_MAX rows
+ *     are examined (a filter that rejects most rows cannot make the scan
+ *     unbounded).  bm25 is computed for the kept rows only and they are ranked
+ *     in memory, so when a query matches more than SEARCH_FACET_SCAN entities
+ *     ("total_capped") the ranking is over the newest SEARCH_FACET_SCAN of them;
+ *  3. facets over the kept hits (kind, platform, stale counted in memory;
+ *     tags and owners with one grouped query each);
+ *  4. the requested page: entity rows by eid, and highlights from one FTS5
+ *     pass restricted to the page's rowid range.
+ * With no query text the newest entities (by eid) are scanned the same
+ * bounded way and listed by updated_at, newest first.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog/catalog_int.h"
+#include "catalog/search.h"
+
+/* Rows examined before a filtered scan gives up ("total_capped"). */
+#define SEARCH_SCAN_MAX 100000
+/* Largest offset accepted. */
+#define SEARCH_OFFSET_MAX 100000
+/* Tag and owner facets list at most this many values, most frequent first. */
+#define SEARCH_FACET_VALUES 100
+
+/* Column weights: name, display, namespace, description, fields, tags, owners
+ * (name > display > fields > description > tags, owners > namespace). */
+#define SEARCH_BM25 "bm25(entity_fts, 10.0, 6.0, 1.0, 3.0, 4.0, 2.0, 2.0)"
+
+/* The filters, on entities e; ?3 kind, ?4 platform, ?5 tag, ?6 owner, ?7 stale. */
+#define SEARCH_FILTER                                                                      \
+	"((?3 IS NULL OR e.kind = ?3) AND (?4 IS NULL OR e.platform = ?4)"                \
+	" AND (?7 < 0 OR (e.stale != 0) = ?7)"                                            \
+	" AND (?5 IS NULL OR EXISTS(SELECT 1 FROM tags t WHERE t.eid = e.eid AND t.tag = ?5))" \
+	" AND (?6 IS NULL OR EXISTS(SELECT 1 FROM owners o WHERE o.eid = e.eid AND o.owner = ?6)))"
+
+/* Exact matches; ?1 the lowercased query, ?2 the query as given. */
+static const char sql_exact[] =
+	"SELECT e.eid, e.kind, e.platform, e.stale,"
+	" CASE WHEN e.name_lc = ?1 OR e.id = ?2 THEN 1 ELSE 2 END"
+	" FROM entities e"
+	" WHERE (e.name_lc = ?1 OR e.short_lc = ?1 OR e.id = ?2) AND " SEARCH_FILTER
+	" LIMIT ?8";
+
+/* FTS matches, newest first; ?1 the MATCH expression.  Column 4 says whether
+ * the row passes the filters; column 5 is its bm25 when it does. */
+static const char sql_fts[] =
+	"SELECT entity_fts.rowid, e.kind, e.platform, e.stale, " SEARCH_FILTER ","
+	" CASE WHEN " SEARCH_FILTER " THEN " SEARCH_BM25 " END"
+	" FROM entity_fts JOIN entities e ON e.eid = entity_fts.rowid"
+	" WHERE entity_fts MATCH ?1 ORDER BY entity_fts.rowid DESC";
+
+/* Listing without a query: the newest entities. */
+static const char sql_list[] =
+	"SELECT e.eid, e.kind, e.platform, e.stale, " SEARCH_FILTER ", e.updated_at"
+	" FROM entities e ORDER BY e.eid DESC";
+
+/* Tag and owner facets over a JSON array of eids (?1). */
+static const char sql_facet_tag[] =
+	"SELECT tag, count(DISTINCT eid) AS n FROM tags"
+	" WHERE eid IN (SELECT value FROM json_each(?1))"
+	" GROUP BY tag ORDER BY n DESC, tag LIMIT ?2";
+static const char sql_facet_owner[] =
+	"SELECT owner, count(DISTINCT eid) AS n FROM owners"
+	" WHERE eid IN (SELECT value FROM json_each(?1))"
+	" GROUP BY owner ORDER BY n DESC, owner LIMIT ?2";
+
+static const char sql_entity[] =
+	"SELECT id, kind, namespace, name, platform, subtype, display_name,"
+	" COALESCE(user_description, description), stale FROM entities WHERE eid = ?1";
+
+/* Highlights for the page: ?1 MATCH, ?2..?3 rowid range, ?4 JSON array of eids. */
+static const char sql_highlight[] =
+	"SELECT rowid, highlight(entity_fts, 0, '<mark>', '</mark>'),"
+	" snippet(entity_fts, 3, '<mark>', '</mark>', '\xe2\x80\xa6', 12)"
+	" FROM entity_fts WHERE entity_fts MATCH ?1 AND rowid >= ?2 AND rowid <= ?3"
+	" AND +rowid IN (SELECT value FROM json_each(?4))";
+
+struct cand {
+	int64_t eid;
+	double rank;  /* lower is better: bm25, or -updated_at when listing */
+	double score; /* reported: -bm25, 0 when not an FTS hit */
+	int exact;    /* 0 not exact, 1 whole name or id, 2 last name segment */
+};
+
+struct cand_vec {
+	struct cand *v;
+	size_t n, cap;
+};
+
+static int cand_push(struct cand_vec *cv, const struct cand *c)
+{
+	if (cv->n == cv->cap) {
+		size_t ncap = cv->cap ? cv->cap * 2 : 64;
+		struct cand *nv = realloc(cv->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return CATALOG_ENOMEM;
+		cv->v = nv;
+		cv->cap = ncap;
+	}
+	cv->v[cv->n++] = *c;
+	return 0;
+}
+
+static int cmp_exact(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->exact != y->exact)
+		return x->exact < y->exact ? -1 : 1;
+	if (x->eid != y->eid)
+		return x->eid > y->eid ? -1 : 1;
+	return 0;
+}
+
+static int cmp_rank(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	if (x->eid != y->eid)
+		return x->eid > y->eid ? -1 : 1;
+	return 0;
+}
+
+struct eid_idx {
+	int64_t eid;
+	size_t idx;
+};
+
+static int cmp_eid_idx(const void *a, const void *b)
+{
+	const struct eid_idx *x = a, *y = b;
+
+	return x->eid < y->eid ? -1 : x->eid > y->eid ? 1 : 0;
+}
+
+static int is_term_byte(unsigned char c)
+{
+	return c >= 0x80 || c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z');
+}
+
+int search_fts_expr(const char *text, char *out, size_t outlen)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t o = 0;
+	int terms = 0;
+
+	if (!out || outlen == 0)
+		return CATALOG_EINVAL;
+	out[0] = '\0';
+	if (!text)
+		return 0;
+	while (*p) {
+		if (!is_term_byte(*p)) {
+			p++;
+			continue;
+		}
+		/* Room for a separating space and the opening quote. */
+		if (o + (terms ? 2 : 1) >= outlen)
+			goto toosmall;
+		if (terms)
+			out[o++] = ' ';
+		out[o++] = '"';
+		for (; *p && is_term_byte(*p); p++) {
+			size_t need = *p == '"' ? 2 : 1;
+
+			if (o + need >= outlen)
+				goto toosmall;
+			if (*p == '"')
+				out[o++] = '"';
+			out[o++] = (char)*p;
+		}
+		if (o + 1 >= outlen)
+			goto toosmall;
+		out[o++] = '"';
+		terms++;
+	}
+	if (terms) {
+		if (o + 1 >= outlen)
+			goto toosmall;
+		out[o++] = '*';
+	}
+	out[o] = '\0';
+	return 0;
+toosmall:
+	out[0] = '\0';
+	return CATALOG_EINVAL;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static const char *nonempty(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+static void bind_filters(sqlite3_stmt *st, const struct search_query *q)
+{
+	const char *kind = nonempty(q->kind), *platform = nonempty(q->platform);
+	const char *tag = nonempty(q->tag), *owner = nonempty(q->owner);
+
+	if (kind)
+		sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	if (platform)
+		sqlite3_bind_text(st, 4, platform, -1, SQLITE_STATIC);
+	if (tag)
+		sqlite3_bind_text(st, 5, tag, -1, SQLITE_STATIC);
+	if (owner)
+		sqlite3_bind_text(st, 6, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, q->stale < 0 ? -1 : q->stale ? 1 : 0);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s ? (const char *)s : "";
+}
+
+static int facet_inc(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v)
+		return json_integer_set(v, json_integer_value(v) + 1);
+	return json_object_set_new(obj, key, json_integer(1));
+}
+
+/* Count one kept hit in the in-memory facets. */
+static int facets_count(json_t *facets, sqlite3_stmt *st)
+{
+	if (facet_inc(json_object_get(facets, "kind"), col_text(st, 1)) ||
+	    facet_inc(json_object_get(facets, "platform"), col_text(st, 2)) ||
+	    facet_inc(json_object_get(facets, "stale"),
+		      sqlite3_column_int(st, 3) ? "true" : "false"))
+		return CATALOG_ENOMEM;
+	return 0;
+}
+
+/* A JSON array text "[1,2,3]" of the eids of V[from..to), in a new buffer. */
+static char *eids_json(const struct cand *v, size_t from, size_t to)
+{
+	size_t cap = 3 + (to - from) * 21, o = 0;
+	char *buf = malloc(cap);
+
+	if (!buf)
+		return NULL;
+	buf[o++] = '[';
+	for (size_t i = from; i < to; i++) {
+		int n = snprintf(buf + o, cap - o, "%s%lld", i > from ? "," : "",
+				 (long long)v[i].eid);
+
+		if (n < 0 || (size_t)n >= cap - o) {
+			free(buf);
+			return NULL;
+		}
+		o += (size_t)n;
+	}
+	buf[o++] = ']';
+	buf[o] = '\0';
+	return buf;
+}
+
+static int facet_query(sqlite3 *db, const char *sql, const char *eids, json_t *obj)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, ret = CATALOG_EIO;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, eids, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, SEARCH_FACET_VALUES);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json_object_set_new(obj, col_text(st, 0),
+					json_integer(sqlite3_column_int64(st, 1)))) {
+			ret = CATALOG_ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		goto out;
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* The index of the last name segment: after the last '.', '/' or ':'. */
+static size_t last_segment(const char *name)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; name[i]; i++)
+		if (name[i] == '.' || name[i] == '/' || name[i] == ':')
+			start = i + 1;
+	return start;
+}
+
+/* NAME with the part an exact match matched wrapped in <mark></mark>. */
+static json_t *exact_highlight(const char *name, int whole)
+{
+	size_t len = strlen(name), seg = whole ? 0 : last_segment(name);
+	char *buf = malloc(len + 14);
+	json_t *j;
+
+	if (!buf)
+		return NULL;
+	memcpy(buf, name, seg);
+	memcpy(buf + seg, "<mark>", 6);
+	memcpy(buf + seg + 6, name + seg, len - seg);
+	memcpy(buf + len + 6, "</mark>", 8);
+	j = json_string(buf);
+	free(buf);
+	return j;
+}
+
+struct search_ctx {
+	sqlite3 *db;
+	const struct search_query *q;
+	const char *text;   /* trimmed query text */
+	const char *lc;     /* its ASCII lowercase */
+	const char *expr;   /* FTS5 expression, "" if none */
+	struct cand_vec cv; /* exact hits [0, n_exact), then the others */
+	size_t n_exact;
+	int capped;
+	json_t *facets;
+	char *err;
+	size_t errlen;
+};
+
+static int sql_fail(struct search_ctx *c)
+{
+	set_err(c->err, c->errlen, "cannot search catalog: %s", sqlite3_errmsg(c->db));
+	return CATALOG_EIO;
+}
+
+static int collect_exact(struct search_ctx *c)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, ret;
+
+	if (sqlite3_prepare_v2(c->db, sql_exact, -1, &st, NULL) != SQLITE_OK) {
+		ret = sql_fail(c);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, c->lc, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->text, -1, SQLITE_STATIC);
+	bind_filters(st, c->q);
+	sqlite3_bind_int(st, 8, SEARCH_FACET_SCAN + 1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct cand cd = { .eid = sqlite3_column_int64(st, 0),
+				   .exact = sqlite3_column_int(st, 4) };
+
+		if (c->cv.n >= SEARCH_FACET_SCAN) {
+			c->capped = 1;
+			break;
+		}
+		if ((ret = cand_push(&c->cv, &cd)) || (ret = facets_count(c->facets, st)))
+			goto out;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		ret = sql_fail(c);
+		goto out;
+	}
+	c->n_exact = c->cv.n;
+	qsort(c->cv.v, c->n_exact, sizeof(*c->cv.v), cmp_exact);
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/*
+ * The bounded scan of FTS matches (or, with LISTING, of all entities),
+ * appending the rows that pass the filters and are not exact hits.
+ */
+static int collect_scan(struct search_ctx *c, int listing)
+{
+	sqlite3_stmt *st = NULL;
+	struct eid_idx *ex = NULL;
+	long scanned = 0;
+	int rc = SQLITE_DONE, ret;
+
+	if (c->capped)
+		return 0;
+	if (c->n_exact) {
+		ex = malloc(c->n_exact * sizeof(*ex));
+		if (!ex) {
+			ret = CATALOG_ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < c->n_exact; i++)
+			ex[i] = (struct eid_idx){ c->cv.v[i].eid, i };
+		qsort(ex, c->n_exact, sizeof(*ex), cmp_eid_idx);
+	}
+	if (sqlite3_prepare_v2(c->db, listing ? sql_list : sql_fts, -1, &st, NULL) !=
+	    SQLITE_OK) {
+		ret = sql_fail(c);
+		goto out;
+	}
+	if (!listing)
+		sqlite3_bind_text(st, 1, c->expr, -1, SQLITE_STATIC);
+	bind_filters(st, c->q);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct cand cd = { .eid = sqlite3_column_int64(st, 0) };
+		struct eid_idx key = { cd.eid, 0 }, *hit;
+
+		if (++scanned > SEARCH_SCAN_MAX) {
+			c->capped = 1;
+			break;
+		}
+		if (!sqlite3_column_int(st, 4))
+			continue;
+		if (listing) {
+			cd.rank = -(double)sqlite3_column_int64(st, 5);
+		} else {
+			cd.rank = sqlite3_column_double(st, 5);
+			cd.score = -cd.rank;
+		}
+		hit = ex ? bsearch(&key, ex, c->n_exact, sizeof(*ex), cmp_eid_idx) : NULL;
+		if (hit) {
+			c->cv.v[hit->idx].score = cd.score;
+			continue;
+		}
+		if (c->cv.n >= SEARCH_FACET_SCAN) {
+			c->capped = 1;
+			break;
+		}
+		if ((ret = cand_push(&c->cv, &cd)) || (ret = facets_count(c->facets, st)))
+			goto out;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		ret = sql_fail(c);
+		goto out;
+	}
+	qsort(c->cv.v + c->n_exact, c->cv.n - c->n_exact, sizeof(*c->cv.v), cmp_rank);
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	free(ex);
+	return ret;
+}
+
+static int collect_facets(struct search_ctx *c)
+{
+	char *eids = NULL;
+	int ret = 0;
+
+	if (!c->cv.n)
+		goto out;
+	eids = eids_json(c->cv.v, 0, c->cv.n);
+	if (!eids) {
+		ret = CATALOG_ENOMEM;
+		goto out;
+	}
+	if ((ret = facet_query(c->db, sql_facet_tag, eids, json_object_get(c->facets, "tag"))) ||
+	    (ret = facet_query(c->db, sql_facet_owner, eids,
+			       json_object_get(c->facets, "owner")))) {
+		if (ret == CATALOG_EIO)
+			sql_fail(c);
+		goto out;
+	}
+out:
+	free(eids);
+	return ret;
+}
+
+/* One hit object for candidate CD, or NULL (ENOMEM / EIO in *RET). */
+static json_t *load_hit(struct search_ctx *c, sqlite3_stmt *st, const struct cand *cd, int *ret)
+{
+	json_t *hit = NULL, *hl = NULL, *nameh = NULL;
+	const char *name;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, cd->eid);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		/* Deleted between the scan and now: skip it. */
+		*ret = 0;
+		return NULL;
+	}
+	if (rc != SQLITE_ROW) {
+		*ret = sql_fail(c);
+		return NULL;
+	}
+	name = col_text(st, 3);
+	if (cd->exact)
+		nameh = exact_highlight(name, cd->exact == 1);
+	else
+		nameh = json_string(name);
+	hl = json_object();
+	hit = json_object();
+	if (!nameh || !hl || !hit || json_object_set_new(hl, "name", nameh)) {
+		if (!hl)
+			json_decref(nameh);
+		goto oom;
+	}
+	nameh = NULL;
+	if (json_object_set_new(hit, "id", json_string(col_text(st, 0))) ||
+	    json_object_set_new(hit, "kind", json_string(col_text(st, 1))) ||
+	    json_object_set_new(hit, "namespace", json_string(col_text(st, 2))) ||
+	    json_object_set_new(hit, "name", json_string(name)) ||
+	    json_object_set_new(hit, "platform", json_string(col_text(st, 4))) ||
+	    json_object_set_new(hit, "subtype", json_string(col_text(st, 5))) ||
+	    json_object_set_new(hit, "display_name", json_string(col_text(st, 6))) ||
+	    json_object_set_new(hit, "description", json_string(col_text(st, 7))) ||
+	    json_object_set_new(hit, "stale", json_boolean(sqlite3_column_int(st, 8))) ||
+	    json_object_set_new(hit, "exact", json_boolean(cd->exact != 0)) ||
+	    json_object_set_new(hit, "score", json_real(cd->score)) ||
+	    json_object_set(hit, "highlights", hl))
+		goto oom;
+	json_decref(hl);
+	*ret = 0;
+	return hit;
+oom:
+	json_decref(hl);
+	json_decref(hit);
+	*ret = CATALOG_ENOMEM;
+	return NULL;
+}
+
+/* Fill the page's highlights from one FTS pass over its rowid range. */
+static int page_highlights(struct search_ctx *c, const struct cand *page, size_t n, json_t *hits)
+{
+	sqlite3_stmt *st = NULL;
+	char *eids = NULL;
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	int rc, ret;
+
+	if (!*c->expr || !n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (page[i].eid < lo)
+			lo = page[i].eid;
+		if (page[i].eid > hi)
+			hi = page[i].eid;
+	}
+	eids = eids_json(page, 0, n);
+	if (!eids) {
+		ret = CATALOG_ENOMEM;
+		goto out;
+	}
+	if (sqlite3_prepare_v2(c->db, sql_highlight, -1, &st, NULL) != SQLITE_OK) {
+		ret = sql_fail(c);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, c->expr, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, lo);
+	sqlite3_bind_int64(st, 3, hi);
+	sqlite3_bind_text(st, 4, eids, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t eid = sqlite3_column_int64(st, 0);
+		const char *desc = col_text(st, 2);
+
+		for (size_t i = 0; i < json_array_size(hits); i++) {
+			json_t *hit = json_array_get(hits, i);
+			json_t *hl = json_object_get(hit, "highlights");
+
+			if (json_integer_value(json_object_get(hit, "_eid")) != eid)
+				continue;
+			if (!json_is_true(json_object_get(hit, "exact")) &&
+			    json_object_set_new(hl, "name", json_string(col_text(st, 1)))) {
+				ret = CATALOG_ENOMEM;
+				goto out;
+			}
+			if (strstr(desc, "<mark>") &&
+			    json_object_set_new(hl, "description", json_string(desc))) {
+				ret = CATALOG_ENOMEM;
+				goto out;
+			}
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		ret = sql_fail(c);
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	free(eids);
+	return ret;
+}
+
+static int build_page(struct search_ctx *c, int limit, int offset, json_t *hits)
+{
+	sqlite3_stmt *st = NULL;
+	size_t from = (size_t)offset, to;
+	int ret = 0;
+
+	if (from >= c->cv.n)
+		goto out;
+	to = c->cv.n - from > (size_t)limit ? from + (size_t)limit : c->cv.n;
+	if (sqlite3_prepare_v2(c->db, sql_entity, -1, &st, NULL) != SQLITE_OK) {
+		ret = sql_fail(c);
+		goto out;
+	}
+	for (size_t i = from; i < to; i++) {
+		json_t *hit = load_hit(c, st, &c->cv.v[i], &ret);
+
+		if (ret)
+			goto out;
+		if (!hit)
+			continue;
+		/* The eid rides along until the highlights are in. */
+		if (json_object_set_new(hit, "_eid", json_integer(c->cv.v[i].eid)) ||
+		    json_array_append_new(hits, hit)) {
+			ret = CATALOG_ENOMEM;
+			goto out;
+		}
+	}
+	if ((ret = page_highlights(c, c->cv.v + from, to - from, hits)))
+		goto out;
+	for (size_t i = 0; i < json_array_size(hits); i++)
+		json_object_del(json_array_get(hits, i), "_eid");
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int search_run(struct catalog *cat, const struct search_query *q, json_t **out, char *err,
+	       size_t errlen)
+{
+	struct search_ctx c = { 0 };
+	char *text = NULL, *lc = NULL, *expr = NULL;
+	const char *raw = q && q->q ? q->q : "";
+	json_t *res = NULL, *hits = NULL;
+	size_t len, start, end;
+	int limit, ret, began = 0;
+
+	if (out)
+		*out = NULL;
+	if (!cat || !q || !out) {
+		set_err(err, errlen, "search: missing argument");
+		ret = CATALOG_EINVAL;
+		goto out;
+	}
+	limit = q->limit ? q->limit : SEARCH_LIMIT_DEFAULT;
+	if (limit < 1 || limit > SEARCH_LIMIT_MAX) {
+		set_err(err, errlen, "limit: must be 1..%d", SEARCH_LIMIT_MAX);
+		ret = CATALOG_EINVAL;
+		goto out;
+	}
+	if (q->offset < 0 || q->offset > SEARCH_OFFSET_MAX) {
+		set_err(err, errlen, "offset: must be 0..%d", SEARCH_OFFSET_MAX);
+		ret = CATALOG_EINVAL;
+		goto out;
+	}
+	if (q->stale < -1 || q->stale > 1) {
+		set_err(err, errlen, "stale: must be -1, 0 or 1");
+		ret = CATALOG_EINVAL;
+		goto out;
+	}
+	len = strlen(raw);
+	if (len > SEARCH_QUERY_MAX) {
+		set_err(err, errlen, "q: longer than %d bytes", SEARCH_QUERY_MAX);
+		ret = CATALOG_EINVAL;
+		goto out;
+	}
+	res = json_string(raw);
+	if (!res) {
+		set_err(err, errlen, "q: not valid UTF-8");
+		ret = CATALOG_EINVAL;
+		goto out;
+	}
+	json_decref(res);
+	res = NULL;
+	for (start = 0; start < len && isspace((unsigned char)raw[start]); start++)
+		;
+	for (end = len; end > start && isspace((unsigned char)raw[end - 1]); end--)
+		;
+	text = strndup(raw + start, end - start);
+	lc = strndup(raw + start, end - start);
+	/* Every byte of the text may become a 4-byte term ("x" plus a space). */
+	expr = malloc(4 * len + 8);
+	if (!text || !lc || !expr) {
+		ret = CATALOG_ENOMEM;
+		goto out;
+	}
+	for (char *p = lc; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if ((ret = search_fts_expr(text, expr, 4 * len + 8)))
+		goto out;
+
+	c.db = catalog_reader(cat);
+	if (!c.db) {
+		set_err(err, errlen, "cannot search catalog: no read connection");
+		ret = CATALOG_EIO;
+		goto out;
+	}
+	c.q = q;
+	c.text = text;
+	c.lc = lc;
+	c.expr = expr;
+	c.err = err;
+	c.errlen = errlen;
+	c.facets = json_pack("{s:{},s:{},s:{},s:{},s:{}}", "kind", "platform", "tag", "owner",
+			     "stale");
+	res = json_object();
+	hits = json_array();
+	if (!c.facets || !res || !hits) {
+		ret = CATALOG_ENOMEM;
+		goto out;
+	}
+
+	/* A read transaction, so the scans and the page see one snapshot. */
+	if (sqlite3_get_autocommit(c.db)) {
+		if (sqlite3_exec(c.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+			ret = sql_fail(&c);
+			goto out;
+		}
+		began = 1;
+	}
+	if (*text) {
+		ret = collect_exact(&c);
+		if (!ret && *expr)
+			ret = collect_scan(&c, 0);
+	} else {
+		ret = collect_scan(&c, 1);
+	}
+	if (!ret)
+		ret = collect_facets(&c);
+	if (!ret)
+		ret = build_page(&c, limit, q->offset, hits);
+	if (began)
+		sqlite3_exec(c.db, "COMMIT", NULL, NULL, NULL);
+	if (ret)
+		goto out;
+
+	if (json_object_set_new(res, "query", json_string(raw)) ||
+	    json_object_set_new(res, "total", json_integer((json_int_t)c.cv.n)) ||
+	    json_object_set_new(res, "total_capped", json_boolean(c.capped)) ||
+	    json_object_set_new(res, "limit", json_integer(limit)) ||
+	    json_object_set_new(res, "offset", json_integer(q->offset)) ||
+	    json_object_set(res, "hits", hits) || json_object_set(res, "facets", c.facets) ||
+	    json_object_set_new(res, "facets_capped", json_boolean(c.capped))) {
+		ret = CATALOG_ENOMEM;
+		goto out;
+	}
+	*out = res;
+	res = NULL;
+	ret = 0;
+out:
+	if (ret == CATALOG_ENOMEM)
+		set_err(err, errlen, "cannot search catalog: out of memory");
+	json_decref(res);
+	json_decref(hits);
+	json_decref(c.facets);
+	free(c.cv.v);
+	free(text);
+	free(lc);
+	free(expr);
+	return ret;
+}
