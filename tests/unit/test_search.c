@@ -1,0 +1,705 @@
+/* Unit tests for catalog/search.c: ranking, prefixes, filters, facets, paging, highlights. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "catalog/search.h"
+
+#define PG "postgres://db.local:5432"
+#define KAFKA "kafka://broker1:9092"
+#define AIRFLOW "airflow://scheduler"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct catalog *cat;
+};
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256] = "";
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_search.XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/catalog.db", f->dir);
+	f->cat = catalog_open(f->path, err, sizeof(err));
+	if (!f->cat) {
+		fprintf(stderr, "catalog_open: %s\n", err);
+		nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	catalog_close(f->cat);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* Commit the entity documents DOCS (stolen) as SOURCE in one batch. */
+static void put_docs(struct catalog *cat, const char *source, int snapshot, json_t **docs,
+		     size_t n)
+{
+	struct catalog_batch *b = catalog_batch_begin(cat, source, snapshot);
+	char err[256] = "";
+
+	assert_non_null(b);
+	for (size_t i = 0; i < n; i++) {
+		assert_non_null(docs[i]);
+		if (catalog_batch_entity(b, docs[i], err, sizeof(err)) != 0)
+			fail_msg("catalog_batch_entity: %s", err);
+		json_decref(docs[i]);
+	}
+	if (catalog_batch_commit(b, NULL, err, sizeof(err)) != 0)
+		fail_msg("catalog_batch_commit: %s", err);
+}
+
+static json_t *ent(const char *kind, const char *ns, const char *name, const char *desc)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "kind", kind, "namespace", ns, "name", name,
+			 "description", desc ? desc : "");
+}
+
+static void put1(struct catalog *cat, json_t *doc)
+{
+	put_docs(cat, "test", 0, &doc, 1);
+}
+
+/* Run a search; the result must succeed. */
+static json_t *run(struct catalog *cat, const struct search_query *q)
+{
+	json_t *out = NULL;
+	char err[256] = "";
+	int rc = search_run(cat, q, &out, err, sizeof(err));
+
+	if (rc != 0)
+		fail_msg("search_run('%s'): %d %s", q->q ? q->q : "", rc, err);
+	assert_non_null(out);
+	return out;
+}
+
+static json_t *search_text(struct catalog *cat, const char *text)
+{
+	struct search_query q = { .q = text, .stale = -1 };
+
+	return run(cat, &q);
+}
+
+static const char *hit_id(json_t *res, size_t i)
+{
+	return json_string_value(json_object_get(json_array_get(json_object_get(res, "hits"), i),
+						 "id"));
+}
+
+static size_t n_hits(json_t *res)
+{
+	return json_array_size(json_object_get(res, "hits"));
+}
+
+static long long total(json_t *res)
+{
+	return json_integer_value(json_object_get(res, "total"));
+}
+
+/* The position of ID among the hits, or -1. */
+static int hit_pos(json_t *res, const char *id)
+{
+	for (size_t i = 0; i < n_hits(res); i++)
+		if (strcmp(hit_id(res, i), id) == 0)
+			return (int)i;
+	return -1;
+}
+
+static long long facet(json_t *res, const char *name, const char *value)
+{
+	json_t *v = json_object_get(json_object_get(json_object_get(res, "facets"), name), value);
+
+	return v ? json_integer_value(v) : 0;
+}
+
+/* --- search_fts_expr ---------------------------------------------------------------- */
+
+static void expr_is(const char *text, const char *want)
+{
+	char out[256];
+
+	assert_int_equal(search_fts_expr(text, out, sizeof(out)), 0);
+	assert_string_equal(out, want);
+}
+
+static void test_fts_expr(void **state)
+{
+	char small[8];
+
+	(void)state;
+	expr_is("orde", "\"orde\"*");
+	expr_is("shop.public.orders", "\"shop\" \"public\" \"orders\"*");
+	expr_is("  customer_orders  ", "\"customer_orders\"*");
+	expr_is("a\"b AND (c", "\"a\" \"b\" \"AND\" \"c\"*");
+	expr_is("NEAR(x y)", "\"NEAR\" \"x\" \"y\"*");
+	expr_is("caf\xc3\xa9 cr\xc3\xa8me", "\"caf\xc3\xa9\" \"cr\xc3\xa8me\"*");
+	expr_is("", "");
+	expr_is("*** () \"\" :^-", "");
+	expr_is(NULL, "");
+	/* "abcdef" needs 10 bytes with its quotes, star and NUL. */
+	assert_int_equal(search_fts_expr("abcdef", small, sizeof(small)), CATALOG_EINVAL);
+	assert_int_equal(search_fts_expr("abcd", small, sizeof(small)), 0);
+	assert_string_equal(small, "\"abcd\"*");
+}
+
+/* --- ranking ------------------------------------------------------------------------------ */
+
+static void load_orders(struct catalog *cat)
+{
+	json_t *docs[6];
+	json_t *noisy = ent("dataset", PG, "shop.public.order_notes",
+			    "orders orders orders orders orders orders orders orders");
+
+	json_object_set_new(noisy, "fields",
+			    json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s}]", "name", "orders",
+				      "description", "orders orders", "name", "orders_id",
+				      "description", "orders of orders", "name", "orders_total"));
+	docs[0] = ent("dataset", PG, "shop.public.orders_archive", "old orders");
+	docs[1] = ent("dataset", PG, "shop.public.customer_orders", "orders per customer");
+	docs[2] = noisy;
+	docs[3] = ent("dataset", PG, "shop.public.orders", "one row per order");
+	docs[4] = ent("dataset", PG, "shop.public.customers", "people who buy things");
+	docs[5] = ent("job", AIRFLOW, "etl.load_orders", "loads orders into the warehouse");
+	put_docs(cat, "postgres", 0, docs, 6);
+}
+
+static void test_exact_name_first(void **state)
+{
+	struct fixture *f = *state;
+	json_t *res;
+
+	load_orders(f->cat);
+	res = search_text(f->cat, "orders");
+	assert_true(n_hits(res) >= 5);
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":shop.public.orders");
+	assert_true(json_is_true(json_object_get(json_array_get(json_object_get(res, "hits"), 0),
+						 "exact")));
+	/* Only the one exact match is marked exact. */
+	assert_false(json_is_true(json_object_get(json_array_get(json_object_get(res, "hits"), 1),
+						  "exact")));
+	/* The noisy description does not buy a place above the exact name. */
+	assert_true(hit_pos(res, "dataset:" PG ":shop.public.order_notes") > 0);
+	assert_int_equal(hit_pos(res, "dataset:" PG ":shop.public.customers"), -1);
+	json_decref(res);
+
+	res = search_text(f->cat, "shop.public.orders");
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":shop.public.orders");
+	json_decref(res);
+
+	res = search_text(f->cat, "SHOP.PUBLIC.ORDERS");
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":shop.public.orders");
+	json_decref(res);
+
+	/* The full id is an exact match too. */
+	res = search_text(f->cat, "dataset:" PG ":shop.public.orders");
+	assert_true(n_hits(res) >= 1);
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":shop.public.orders");
+	json_decref(res);
+}
+
+static void test_name_ranks_above_mentions(void **state)
+{
+	struct fixture *f = *state;
+	json_t *docs[22];
+	char name[64];
+	json_t *res;
+
+	/* Enough unrelated entities that "payments" is a rare word (bm25 idf > 0). */
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "filler.table_%02d", i);
+		docs[i] = ent("dataset", PG, name, "nothing of interest here");
+	}
+	docs[20] = ent("dataset", PG, "ledger.other", "payments are recorded here");
+	docs[21] = ent("dataset", PG, "ledger.payments_v2", "the second version");
+	put_docs(f->cat, "postgres", 0, docs, 22);
+
+	res = search_text(f->cat, "payments");
+	assert_int_equal(total(res), 2);
+	/* Neither is exact; the name match outranks the description match. */
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":ledger.payments_v2");
+	assert_string_equal(hit_id(res, 1), "dataset:" PG ":ledger.other");
+	assert_false(json_is_true(json_object_get(json_array_get(json_object_get(res, "hits"), 0),
+						  "exact")));
+	assert_true(json_real_value(json_object_get(json_array_get(json_object_get(res, "hits"), 0),
+						    "score")) >
+		    json_real_value(json_object_get(json_array_get(json_object_get(res, "hits"), 1),
+						    "score")));
+	json_decref(res);
+}
+
+static void test_prefix(void **state)
+{
+	struct fixture *f = *state;
+	json_t *res;
+
+	load_orders(f->cat);
+	res = search_text(f->cat, "ord");
+	assert_true(hit_pos(res, "dataset:" PG ":shop.public.orders") >= 0);
+	assert_true(hit_pos(res, "dataset:" PG ":shop.public.orders_archive") >= 0);
+	assert_int_equal(hit_pos(res, "dataset:" PG ":shop.public.customers"), -1);
+	json_decref(res);
+
+	res = search_text(f->cat, "shop ord");
+	assert_true(hit_pos(res, "dataset:" PG ":shop.public.orders") >= 0);
+	/* Every term must match: the job has no "shop". */
+	assert_int_equal(hit_pos(res, "job:" AIRFLOW ":etl.load_orders"), -1);
+	json_decref(res);
+
+	res = search_text(f->cat, "zzzz");
+	assert_int_equal(total(res), 0);
+	assert_int_equal(n_hits(res), 0);
+	json_decref(res);
+}
+
+static void test_fields_and_description_searchable(void **state)
+{
+	struct fixture *f = *state;
+	json_t *doc = ent("dataset", PG, "crm.public.accounts", "refunds are processed nightly");
+	json_t *res;
+
+	json_object_set_new(doc, "fields",
+			    json_pack("[{s:s, s:s}, {s:s, s:s, s:s}]", "name", "id", "type",
+				      "integer", "name", "billing_postcode", "type", "text",
+				      "description", "where invoices go"));
+	put1(f->cat, doc);
+	put1(f->cat, ent("dataset", PG, "crm.public.contacts", "people"));
+
+	res = search_text(f->cat, "billing_postcode");
+	assert_int_equal(total(res), 1);
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":crm.public.accounts");
+	json_decref(res);
+
+	res = search_text(f->cat, "invoices");
+	assert_int_equal(total(res), 1);
+	json_decref(res);
+
+	res = search_text(f->cat, "nightly");
+	assert_int_equal(total(res), 1);
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":crm.public.accounts");
+	json_decref(res);
+}
+
+/* --- facets and filters ---------------------------------------------------------------- */
+
+/* Six "sales" entities: 3 postgres tables, 2 kafka topics, 1 airflow job; tags,
+ * owners, and one stale table (dropped from the postgres snapshot). */
+static void load_sales(struct catalog *cat)
+{
+	json_t *docs[4];
+
+	docs[0] = json_pack("{s:s, s:s, s:s, s:s, s:[s,s], s:[s]}", "kind", "dataset",
+			    "namespace", PG, "name", "dw.public.sales", "description",
+			    "all sales", "tags", "pii", "gold", "owners", "alice");
+	docs[1] = json_pack("{s:s, s:s, s:s, s:s, s:[s], s:[s]}", "kind", "dataset",
+			    "namespace", PG, "name", "dw.public.sales_daily", "description",
+			    "sales per day", "tags", "gold", "owners", "bob");
+	docs[2] = json_pack("{s:s, s:s, s:s, s:s}", "kind", "dataset", "namespace", PG, "name",
+			    "dw.public.sales_old", "description", "legacy sales");
+	docs[3] = json_pack("{s:s, s:s, s:s, s:s}", "kind", "dataset", "namespace", PG, "name",
+			    "dw.public.unrelated", "description", "nothing to see");
+	put_docs(cat, "postgres", 1, docs, 4);
+	/* The next snapshot no longer has sales_old: it goes stale. */
+	docs[0] = json_pack("{s:s, s:s, s:s, s:s, s:[s,s], s:[s]}", "kind", "dataset",
+			    "namespace", PG, "name", "dw.public.sales", "description",
+			    "all sales", "tags", "pii", "gold", "owners", "alice");
+	docs[1] = json_pack("{s:s, s:s, s:s, s:s, s:[s], s:[s]}", "kind", "dataset",
+			    "namespace", PG, "name", "dw.public.sales_daily", "description",
+			    "sales per day", "tags", "gold", "owners", "bob");
+	docs[2] = json_pack("{s:s, s:s, s:s, s:s}", "kind", "dataset", "namespace", PG, "name",
+			    "dw.public.unrelated", "description", "nothing to see");
+	put_docs(cat, "postgres", 1, docs, 3);
+
+	docs[0] = json_pack("{s:s, s:s, s:s, s:s, s:[s], s:[s]}", "kind", "dataset",
+			    "namespace", KAFKA, "name", "sales", "description", "sales events",
+			    "tags", "pii", "owners", "alice");
+	docs[1] = json_pack("{s:s, s:s, s:s, s:s}", "kind", "dataset", "namespace", KAFKA,
+			    "name", "sales_dlq", "description", "failed sales events");
+	docs[2] = json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "kind", "job", "namespace", AIRFLOW,
+			    "name", "etl.load_sales", "description", "loads sales", "owners",
+			    "bob");
+	put_docs(cat, "kafka", 0, docs, 3);
+}
+
+static void test_facets(void **state)
+{
+	struct fixture *f = *state;
+	json_t *res;
+
+	load_sales(f->cat);
+	res = search_text(f->cat, "sales");
+	assert_int_equal(total(res), 6);
+	assert_false(json_is_true(json_object_get(res, "total_capped")));
+	assert_false(json_is_true(json_object_get(res, "facets_capped")));
+	assert_int_equal(facet(res, "kind", "dataset"), 5);
+	assert_int_equal(facet(res, "kind", "job"), 1);
+	assert_int_equal(facet(res, "platform", "postgres"), 3);
+	assert_int_equal(facet(res, "platform", "kafka"), 2);
+	assert_int_equal(facet(res, "platform", "airflow"), 1);
+	assert_int_equal(facet(res, "tag", "pii"), 2);
+	assert_int_equal(facet(res, "tag", "gold"), 2);
+	assert_int_equal(facet(res, "owner", "alice"), 2);
+	assert_int_equal(facet(res, "owner", "bob"), 2);
+	assert_int_equal(facet(res, "stale", "true"), 1);
+	assert_int_equal(facet(res, "stale", "false"), 5);
+	json_decref(res);
+}
+
+static void assert_filtered(struct catalog *cat, struct search_query *q, long long want,
+			    const char *must)
+{
+	json_t *res = run(cat, q);
+
+	assert_int_equal(total(res), want);
+	assert_int_equal(n_hits(res), want);
+	if (must)
+		assert_true(hit_pos(res, must) >= 0);
+	json_decref(res);
+}
+
+static void test_filters(void **state)
+{
+	struct fixture *f = *state;
+	struct search_query q = { .q = "sales", .stale = -1 };
+	json_t *res;
+
+	load_sales(f->cat);
+	q.kind = "job";
+	assert_filtered(f->cat, &q, 1, "job:" AIRFLOW ":etl.load_sales");
+	q.kind = "dataset";
+	q.platform = "kafka";
+	assert_filtered(f->cat, &q, 2, "dataset:" KAFKA ":sales_dlq");
+	q.kind = q.platform = NULL;
+	q.tag = "pii";
+	assert_filtered(f->cat, &q, 2, "dataset:" KAFKA ":sales");
+	q.tag = "gold";
+	q.owner = "bob";
+	assert_filtered(f->cat, &q, 1, "dataset:" PG ":dw.public.sales_daily");
+	q.tag = q.owner = NULL;
+	q.stale = 1;
+	assert_filtered(f->cat, &q, 1, "dataset:" PG ":dw.public.sales_old");
+	q.stale = 0;
+	assert_filtered(f->cat, &q, 5, "dataset:" PG ":dw.public.sales");
+	q.stale = -1;
+	q.kind = "model";
+	assert_filtered(f->cat, &q, 0, NULL);
+
+	/* Filters apply to exact matches too: "sales" is exact for the topic. */
+	q.kind = NULL;
+	q.platform = "postgres";
+	res = run(f->cat, &q);
+	assert_int_equal(hit_pos(res, "dataset:" KAFKA ":sales"), -1);
+	/* dw.public.sales is exact by its last segment, and first. */
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":dw.public.sales");
+	json_decref(res);
+
+	/* Facets count the filtered hits. */
+	q.platform = NULL;
+	q.owner = "alice";
+	res = run(f->cat, &q);
+	assert_int_equal(facet(res, "platform", "kafka"), 1);
+	assert_int_equal(facet(res, "platform", "postgres"), 1);
+	assert_int_equal(facet(res, "platform", "airflow"), 0);
+	json_decref(res);
+}
+
+/* --- paging -------------------------------------------------------------------------------- */
+
+static void test_paging(void **state)
+{
+	struct fixture *f = *state;
+	json_t *docs[25];
+	char name[64], desc[64];
+	char *seen[25];
+	size_t n_seen = 0;
+
+	for (int i = 0; i < 25; i++) {
+		snprintf(name, sizeof(name), "warehouse.t%02d", i);
+		/* Differing lengths make differing scores; some tie. */
+		snprintf(desc, sizeof(desc), "inventory%s", i % 3 == 0 ? "" : " counts and more");
+		docs[i] = ent("dataset", PG, name, desc);
+	}
+	put_docs(f->cat, "postgres", 0, docs, 25);
+	for (int off = 0; off < 30; off += 10) {
+		struct search_query q = { .q = "inventory", .stale = -1, .limit = 10,
+					  .offset = off };
+		json_t *res = run(f->cat, &q), *again = run(f->cat, &q);
+
+		assert_int_equal(total(res), 25);
+		assert_int_equal(n_hits(res), off < 20 ? 10 : 5);
+		assert_int_equal(json_integer_value(json_object_get(res, "offset")), off);
+		assert_int_equal(json_integer_value(json_object_get(res, "limit")), 10);
+		for (size_t i = 0; i < n_hits(res); i++) {
+			/* The same query gives the same page. */
+			assert_string_equal(hit_id(res, i), hit_id(again, i));
+			for (size_t k = 0; k < n_seen; k++)
+				if (strcmp(seen[k], hit_id(res, i)) == 0)
+					fail_msg("%s on two pages", seen[k]);
+			seen[n_seen++] = strdup(hit_id(res, i));
+		}
+		json_decref(res);
+		json_decref(again);
+	}
+	assert_int_equal(n_seen, 25);
+	for (size_t k = 0; k < n_seen; k++)
+		free(seen[k]);
+
+	/* Past the end: no hits, the total still right. */
+	{
+		struct search_query q = { .q = "inventory", .stale = -1, .offset = 100 };
+		json_t *res = run(f->cat, &q);
+
+		assert_int_equal(total(res), 25);
+		assert_int_equal(n_hits(res), 0);
+		assert_int_equal(json_integer_value(json_object_get(res, "limit")),
+				 SEARCH_LIMIT_DEFAULT);
+		json_decref(res);
+	}
+}
+
+/* --- highlights ------------------------------------------------------------------------------ */
+
+static void test_highlights(void **state)
+{
+	struct fixture *f = *state;
+	json_t *res, *hl;
+
+	load_orders(f->cat);
+	put1(f->cat, ent("dataset", PG, "crm.public.accounts",
+			 "a <b>table</b> of refunds, processed nightly"));
+
+	res = search_text(f->cat, "archive");
+	hl = json_object_get(json_array_get(json_object_get(res, "hits"), 0), "highlights");
+	assert_string_equal(json_string_value(json_object_get(hl, "name")),
+			    "shop.public.orders_<mark>archive</mark>");
+	/* "old orders" does not say archive: no description highlight. */
+	assert_null(json_object_get(hl, "description"));
+	json_decref(res);
+
+	/* The exact hit marks its matching segment. */
+	res = search_text(f->cat, "orders");
+	hl = json_object_get(json_array_get(json_object_get(res, "hits"), 0), "highlights");
+	assert_string_equal(json_string_value(json_object_get(hl, "name")),
+			    "shop.public.<mark>orders</mark>");
+	json_decref(res);
+
+	res = search_text(f->cat, "shop.public.orders");
+	hl = json_object_get(json_array_get(json_object_get(res, "hits"), 0), "highlights");
+	assert_string_equal(json_string_value(json_object_get(hl, "name")),
+			    "<mark>shop.public.orders</mark>");
+	json_decref(res);
+
+	/* The description snippet marks the words; markup in the text is not escaped. */
+	res = search_text(f->cat, "refunds");
+	hl = json_object_get(json_array_get(json_object_get(res, "hits"), 0), "highlights");
+	assert_non_null(strstr(json_string_value(json_object_get(hl, "description")),
+			       "<mark>refunds</mark>"));
+	assert_non_null(strstr(json_string_value(json_object_get(hl, "description")),
+			       "<b>table</b>"));
+	json_decref(res);
+
+	/* A prefix is marked on the whole token. */
+	res = search_text(f->cat, "nigh");
+	hl = json_object_get(json_array_get(json_object_get(res, "hits"), 0), "highlights");
+	assert_non_null(strstr(json_string_value(json_object_get(hl, "description")),
+			       "<mark>nightly</mark>"));
+	json_decref(res);
+}
+
+/* --- hostile text ----------------------------------------------------------------------------- */
+
+static void test_fts_syntax_is_text(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const hostile[] = {
+		"\"",         "\"\"",        "orders AND (", "*",          "NEAR(orders",
+		"NEAR(orders customers, 2)", "orders)",      "^orders",   "-orders",
+		"name:orders", "{name}: x",  "orders OR",    "ord*er*",   "'; DROP TABLE entities; --",
+		"\xe2\x80\x94", "orders \xe2\x80\x94 archive", ":", "+",
+	};
+	json_t *res;
+
+	load_orders(f->cat);
+	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		struct search_query q = { .q = hostile[i], .stale = -1 };
+		json_t *out = NULL;
+		char err[256] = "";
+		int rc = search_run(f->cat, &q, &out, err, sizeof(err));
+
+		if (rc != 0)
+			fail_msg("query '%s' failed: %d %s", hostile[i], rc, err);
+		json_decref(out);
+	}
+
+	/* OR is a word, not an operator: nothing has the words "or" and "zzzz". */
+	res = search_text(f->cat, "orders OR zzzz");
+	assert_int_equal(total(res), 0);
+	json_decref(res);
+
+	/* A column filter is words too: no entity says "description". */
+	res = search_text(f->cat, "description:orders");
+	assert_int_equal(total(res), 0);
+	json_decref(res);
+
+	/* NOT does not exclude. */
+	res = search_text(f->cat, "orders NOT archive");
+	assert_int_equal(total(res), 0);
+	json_decref(res);
+
+	/* Punctuation between words: the words still match, and the catalog is intact. */
+	res = search_text(f->cat, "orders \xe2\x80\x94 archive");
+	assert_int_equal(total(res), 1);
+	json_decref(res);
+	res = search_text(f->cat, "");
+	assert_int_equal(total(res), 6);
+	json_decref(res);
+}
+
+/* --- validation ---------------------------------------------------------------------------------- */
+
+static void test_validation(void **state)
+{
+	struct fixture *f = *state;
+	struct search_query q = { .q = "x", .stale = -1 };
+	json_t *out = NULL;
+	char err[256] = "", longq[SEARCH_QUERY_MAX + 2];
+
+	q.limit = SEARCH_LIMIT_MAX + 1;
+	assert_int_equal(search_run(f->cat, &q, &out, err, sizeof(err)), CATALOG_EINVAL);
+	assert_null(out);
+	assert_string_equal(err, "limit: must be 1..200");
+	q.limit = -1;
+	assert_int_equal(search_run(f->cat, &q, &out, err, sizeof(err)), CATALOG_EINVAL);
+	q.limit = SEARCH_LIMIT_MAX;
+	assert_int_equal(search_run(f->cat, &q, &out, err, sizeof(err)), 0);
+	json_decref(out);
+	out = NULL;
+
+	q.limit = 0;
+	q.offset = -1;
+	err[0] = '\0';
+	assert_int_equal(search_run(f->cat, &q, &out, err, sizeof(err)), CATALOG_EINVAL);
+	assert_non_null(strstr(err, "offset"));
+	q.offset = 100001;
+	assert_int_equal(search_run(f->cat, &q, &out, err, sizeof(err)), CATALOG_EINVAL);
+	q.offset = 0;
+
+	memset(longq, 'a', sizeof(longq) - 1);
+	longq[sizeof(longq) - 1] = '\0';
+	q.q = longq;
+	err[0] = '\0';
+	assert_int_equal(search_run(f->cat, &q, &out, err, sizeof(err)), CATALOG_EINVAL);
+	assert_non_null(strstr(err, "q:"));
+	longq[SEARCH_QUERY_MAX] = '\0';
+	assert_int_equal(search_run(f->cat, &q, &out, err, sizeof(err)), 0);
+	json_decref(out);
+	out = NULL;
+
+	q.q = "bad \xff utf8";
+	assert_int_equal(search_run(f->cat, &q, &out, err, sizeof(err)), CATALOG_EINVAL);
+	assert_null(out);
+}
+
+/* --- listing --------------------------------------------------------------------------------------- */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { 0, ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void test_empty_query_lists_newest_first(void **state)
+{
+	struct fixture *f = *state;
+	struct search_query q = { .q = NULL, .stale = -1 };
+	json_t *res;
+
+	put1(f->cat, ent("dataset", PG, "a.first", "one"));
+	sleep_ms(3);
+	put1(f->cat, ent("dataset", PG, "a.second", "two"));
+	sleep_ms(3);
+	put1(f->cat, ent("job", AIRFLOW, "a.third", "three"));
+
+	res = run(f->cat, &q);
+	assert_int_equal(total(res), 3);
+	assert_string_equal(hit_id(res, 0), "job:" AIRFLOW ":a.third");
+	assert_string_equal(hit_id(res, 1), "dataset:" PG ":a.second");
+	assert_string_equal(hit_id(res, 2), "dataset:" PG ":a.first");
+	assert_int_equal(facet(res, "kind", "dataset"), 2);
+	json_decref(res);
+
+	/* Changing the oldest makes it the newest. */
+	sleep_ms(3);
+	put1(f->cat, ent("dataset", PG, "a.first", "one, rewritten"));
+	q.q = "   ";
+	res = run(f->cat, &q);
+	assert_int_equal(total(res), 3);
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":a.first");
+	json_decref(res);
+
+	/* Filters apply to the listing. */
+	q.kind = "dataset";
+	q.limit = 1;
+	res = run(f->cat, &q);
+	assert_int_equal(total(res), 2);
+	assert_int_equal(n_hits(res), 1);
+	json_decref(res);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fts_expr),
+		cmocka_unit_test_setup_teardown(test_exact_name_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_name_ranks_above_mentions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fields_and_description_searchable, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_facets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_highlights, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fts_syntax_is_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_query_lists_newest_first, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
