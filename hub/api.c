@@ -13,6 +13,7 @@
 #include "hub/assets.h"
 #include "hub/log.h"
 #include "hub/openlineage.h"
+#include "hub/plugins.h"
 #include "hub/strbuf.h"
 
 #define SOURCE_MAX 128
@@ -123,6 +124,7 @@ static void get_metrics(struct http_req *req)
 		    c.by_kind_other, c.stale, c.fields, c.edges, c.history, c.file_bytes,
 		    (unsigned long long)catalog_generation(api->cat), rss_bytes(),
 		    mono_s() - api->started_at);
+	plugins_metrics(api->plugins, &sb);
 	if (sb.failed) {
 		http_error(req, 500, "internal", "cannot format metrics");
 		goto out;
@@ -518,7 +520,14 @@ static void get_services(struct http_req *req)
 		json_object_set_new(tile, "status", json_string("unknown"));
 		json_array_append_new(list, tile);
 	}
-	http_reply_json(req, 200, json_pack("{s:o}", "services", list));
+	http_reply_json(req, 200, json_pack("{s:o, s:o}", "services", list, "tiles",
+					    plugins_tiles(api->plugins)));
+}
+
+static void get_plugins(struct http_req *req)
+{
+	struct api *api = req->ud;
+	http_reply_json(req, 200, json_pack("{s:o}", "plugins", plugins_list(api->plugins)));
 }
 
 int api_register(struct http_server *srv, struct api *api)
@@ -540,6 +549,7 @@ int api_register(struct http_server *srv, struct api *api)
 		{ "GET", "/api/v1/lineage", AUTH_READ, get_lineage },
 		{ "POST", "/api/v1/lineage", AUTH_WRITE, post_lineage },
 		{ "GET", "/api/v1/services", AUTH_READ, get_services },
+		{ "GET", "/api/v1/plugins", AUTH_READ, get_plugins },
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (http_route(srv, routes[i].method, routes[i].pattern, routes[i].need, routes[i].fn,

@@ -10,7 +10,8 @@
  *   GET   /api/v1/entities/{id}/history?limit=&offset=
  *   GET   /api/v1/lineage?nodeId=&depth=&direction=&hopCap=&stale=&format=json|svg|dot
  *   POST  /api/v1/lineage                  OpenLineage RunEvents (write)
- *   GET   /api/v1/services
+ *   GET   /api/v1/services                 configured services and plugins' tiles
+ *   GET   /api/v1/plugins                  loaded native plugins
  *
  * Every error is {"error": "...", "detail": "..."} with a fitting status.
  */
@@ -25,6 +26,7 @@ struct api {
 	const struct config *cfg;       /* borrowed */
 	struct http_server *srv;        /* borrowed */
 	struct render_cache *svg_cache; /* owned by the caller */
+	struct plugins *plugins;        /* borrowed; may be NULL */
 	double started_at;              /* CLOCK_MONOTONIC seconds */
 };
 

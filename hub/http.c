@@ -300,6 +300,16 @@ int http_read_body(struct http_req *req)
 	return 0;
 }
 
+long long http_content_length(const struct http_req *req)
+{
+	return mg_get_request_info(req->conn)->content_length;
+}
+
+long http_read(struct http_req *req, void *buf, size_t len)
+{
+	return mg_read(req->conn, buf, len);
+}
+
 json_t *http_read_json(struct http_req *req)
 {
 	if (http_read_body(req) < 0)

@@ -90,6 +90,13 @@ int http_route(struct http_server *srv, const char *method, const char *pattern,
  */
 int http_read_body(struct http_req *req);
 
+/* The declared Content-Length, or -1 when the body is chunked. */
+long long http_content_length(const struct http_req *req);
+
+/* Stream the body instead: up to LEN bytes into BUF.  The count, 0 at the
+ * end, -1 on error.  Do not mix with http_read_body(). */
+long http_read(struct http_req *req, void *buf, size_t len);
+
 /*
  * The body parsed as JSON (new reference).  Replies 400 with the parse error
  * (line and column) and returns NULL when it is not JSON, and 413 when too large.

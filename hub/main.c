@@ -28,6 +28,7 @@
 #include "hub/config.h"
 #include "hub/http.h"
 #include "hub/log.h"
+#include "hub/plugins.h"
 #include "hub/render.h"
 
 #define TERRARIUM_VERSION "0.1.0"
@@ -264,6 +265,7 @@ static int cmd_serve(int argc, char **argv)
 	struct catalog *cat = NULL;
 	struct http_server *srv = NULL;
 	struct api api = { 0 };
+	struct plugins *plugins = NULL;
 	char err[512];
 	int rc = 1;
 	double t0 = mono_s();
@@ -312,6 +314,17 @@ static int cmd_serve(int argc, char **argv)
 		log_event(LOG_ERROR, "cannot register routes", NULL);
 		goto out;
 	}
+	struct plugins_env penv = { .srv = srv, .cat = cat, .cfg = &cfg, .data_dir = cfg.data_dir };
+	char plugdir[4096];
+	plugins = plugins_create(&penv);
+	if (!plugins) {
+		log_event(LOG_ERROR, "out of memory starting plugins", NULL);
+		goto out;
+	}
+	api.plugins = plugins;
+	plugins_load_builtin(plugins);
+	snprintf(plugdir, sizeof(plugdir), "%s/plugins", cfg.data_dir);
+	plugins_load_dir(plugins, plugdir);
 	char addr[300], ms[32];
 	char host[256];
 	int port;
@@ -326,6 +339,7 @@ static int cmd_serve(int argc, char **argv)
 	rc = 0;
 out:
 	http_stop(srv);
+	plugins_destroy(plugins);
 	render_cache_destroy(api.svg_cache);
 	catalog_close(cat);
 	if (first >= 0)
