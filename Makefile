@@ -83,14 +83,25 @@ $(BUILD)/tests/%: tests/integration/%.c $(BUILD)/libterrarium.a $(TEST_HELPERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELPERS) $(BUILD)/libterrarium.a $(LDLIBS) -lcmocka
 
-unit: $(UNIT_BIN)
-	@tests/run-unit.sh $(UNIT_BIN)
+# The example native plugin, and one of a wrong ABI version, for the plugin tests.
+PLUGIN_SO := $(BUILD)/tests/plugins/example.so $(BUILD)/tests/plugins/example_abi99.so
+$(BUILD)/tests/plugins/example.so: tests/plugins/example.c hub/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
 
-integration: $(BUILD)/terrarium $(INTEG_BIN)
-	@TERRARIUM_BIN=$(BUILD)/terrarium tests/run-integration.sh $(INTEG_BIN)
+$(BUILD)/tests/plugins/example_abi99.so: tests/plugins/example.c hub/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DEXAMPLE_ABI=99 -fPIC -shared -o $@ $<
+
+unit: $(UNIT_BIN) $(PLUGIN_SO)
+	@BUILD=$(BUILD) tests/run-unit.sh $(UNIT_BIN)
+
+integration: $(BUILD)/terrarium $(INTEG_BIN) $(PLUGIN_SO)
+	@BUILD=$(BUILD) TERRARIUM_BIN=$(BUILD)/terrarium tests/run-integration.sh $(INTEG_BIN)
 
 # A native plugin may include only hub/plugin.h (and system headers).
 check-plugin-headers:
+	@tests/check-plugin-headers-selftest.sh
 	@tests/check-plugin-headers.sh
 
 test: deps-test

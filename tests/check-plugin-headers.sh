@@ -1,8 +1,9 @@
 #!/bin/sh
-# A native plugin (plugins/<name>/*.c|h) may include only hub/plugin.h, its own
-# folder's headers and system headers.
-cd "$(dirname "$0")/.." || exit 1
-bad=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' plugins/*/*.[ch] 2>/dev/null |
+# A native plugin (plugins/<name>/*.c|h, tests/plugins/*.c) may include only
+# hub/plugin.h, headers of its own folder, and system headers.
+#   tests/check-plugin-headers.sh [ROOT]
+cd "${1:-$(dirname "$0")/..}" || exit 1
+bad=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' plugins/*/*.[ch] tests/plugins/*.c 2>/dev/null |
 	grep -vE '"hub/plugin\.h"' |
 	awk -F: '{ f=$1; d=f; sub(/\/[^\/]*$/, "", d); line=$0;
 		match(line, /"[^"]*"/); inc=substr(line, RSTART+1, RLENGTH-2);
