@@ -1,14 +1,19 @@
 /* Integration-test harness; see harness.h. */
 #include "tests/lib/harness.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -352,4 +357,115 @@ void th_urlencode(const char *s, char *out, size_t outlen)
 		}
 	}
 	out[o] = '\0';
+}
+
+long th_raw(struct th_server *s, const void *raw, size_t len, int shut_wr_after, int timeout_ms,
+	    char **out)
+{
+	long got = -1;
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa;
+	if (out)
+		*out = NULL;
+	if (!buf || fd < 0)
+		goto out;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)s->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	const char *p = raw;
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = send(fd, p + off, len - off, MSG_NOSIGNAL);
+		if (w <= 0)
+			break; /* reset or timed out: read what the server said */
+		off += (size_t)w;
+	}
+	if (shut_wr_after)
+		shutdown(fd, SHUT_WR);
+	for (;;) {
+		if (n + 1 >= cap) {
+			char *b = realloc(buf, cap * 2);
+			if (!b)
+				break;
+			buf = b;
+			cap *= 2;
+		}
+		ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	got = (long)n;
+	if (out) {
+		*out = buf;
+		buf = NULL;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return got;
+}
+
+int th_raw_status(const char *reply)
+{
+	int st = 0;
+	if (reply && strncmp(reply, "HTTP/1.", 7) == 0 && sscanf(reply + 8, " %d", &st) != 1)
+		st = 0;
+	return st;
+}
+
+int th_header(const struct th_resp *r, const char *name, char *out, size_t outlen)
+{
+	size_t nlen = strlen(name);
+	const char *line = r->headers;
+	while (line && *line) {
+		const char *end = strstr(line, "\r\n");
+		size_t llen = end ? (size_t)(end - line) : strlen(line);
+		if (llen > nlen && line[nlen] == ':' && strncasecmp(line, name, nlen) == 0) {
+			const char *v = line + nlen + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			size_t vlen = llen - (size_t)(v - line);
+			if (vlen >= outlen)
+				vlen = outlen - 1;
+			memcpy(out, v, vlen);
+			out[vlen] = '\0';
+			return 0;
+		}
+		line = end ? end + 2 : NULL;
+	}
+	return -1;
+}
+
+char *th_read_file(const char *path, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0) {
+		long size = ftell(f);
+		if (size >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1))) {
+			if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
+				free(buf);
+				buf = NULL;
+			} else {
+				buf[size] = '\0';
+				if (len)
+					*len = (size_t)size;
+			}
+		}
+	}
+	fclose(f);
+	return buf;
 }

@@ -66,4 +66,28 @@ void th_resp_free(struct th_resp *r);
 /* Percent-encode S (everything but unreserved characters) into OUT. */
 void th_urlencode(const char *s, char *out, size_t outlen);
 
+
+/*
+ * Raw HTTP for what libcurl will not send: open a TCP connection to S, write
+ * the LEN bytes of RAW, then (when SHUT_WR_AFTER) shut down the write side,
+ * and read until the server closes or TIMEOUT_MS pass without data.  *OUT
+ * (may be NULL) gets what was read, malloc'd and NUL-terminated.  Returns the
+ * number of bytes read, or -1 when it cannot connect.  A server that resets
+ * the connection while we write is not an error: what was read is returned.
+ */
+long th_raw(struct th_server *s, const void *raw, size_t len, int shut_wr_after, int timeout_ms,
+	    char **out);
+
+/* The status code of a raw HTTP reply ("HTTP/1.1 404 ..."), or 0. */
+int th_raw_status(const char *reply);
+
+/* Copy response header NAME's value (case-insensitive name) into OUT.  0, or
+ * -1 when R has no such header. */
+int th_header(const struct th_resp *r, const char *name, char *out, size_t outlen);
+
+/* Read the whole file at PATH (relative to the repository root, where tests
+ * run); malloc'd and NUL-terminated, *LEN its length (LEN may be NULL).  NULL
+ * when it cannot be read. */
+char *th_read_file(const char *path, size_t *len);
+
 #endif
