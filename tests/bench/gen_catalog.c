@@ -585,8 +585,9 @@ int main(int argc, char **argv)
 		unsigned np = 0;
 		struct rng r = { h2(job, 5) };
 
-		if (paired && share > 4) {
-			uint64_t swing = h2(jj / 2, 4) % (share / 2);
+		/* Both jobs of a pair draw the same swing, below half the smaller share. */
+		if (paired && e_rand / jobs.n > 4) {
+			uint64_t swing = h2(jj / 2, 4) % (e_rand / jobs.n / 2);
 
 			k = jj % 2 == 0 ? share + swing : share - swing;
 		}

@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2086,SC3013  # word splitting of flag lists is wanted; dash and bash have -nt
 # Terrarium's spine benchmarks: catalog load, search, lineage, SVG, RSS, startup.
 #
 #   tests/bench/run.sh [BINARY] [-n ENTITIES] [-e EDGES] [--fresh]
