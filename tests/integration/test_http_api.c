@@ -27,6 +27,9 @@
 #define AGG_JOB "job:airflow://scheduler.local:etl_orders.aggregate_daily"
 #define DAILY "dataset:postgres://db.local:5432:shop.analytics.revenue_daily"
 #define AUDIT "dataset:s3://audit-bucket:exports/history"
+#define DEEP_NAME "/user/hive/warehouse/sales.db/orders/region=eu/country=de/year=2024/month=05/" \
+		  "day=14/hour=03"
+#define DEEP "dataset:hdfs://namenode:8020:" DEEP_NAME
 
 /* The catalog every test of the "api" group starts from. */
 static const char fixture[] =
@@ -455,6 +458,26 @@ static void test_entity_named_history(void **state)
 	snprintf(path, sizeof(path), "/api/v1/entities/%s", enc);
 	json_t *e = call(&srv, "GET", path, NULL, NULL, 200);
 	assert_string_equal(str_of(e, "id"), AUDIT);
+	json_decref(e);
+}
+
+/* A partitioned HDFS path, many levels deep, is one entity id like any other. */
+static void test_entity_deep_path(void **state)
+{
+	(void)state;
+	char enc[1024], path[1200];
+	json_t *r = call(&srv, "POST", "/api/v1/entities",
+			 "{\"kind\": \"dataset\", \"namespace\": \"hdfs://namenode:8020\","
+			 " \"name\": \"" DEEP_NAME "\"}", tok_write, 200);
+	json_decref(r);
+	json_t *e = call(&srv, "GET", "/api/v1/entities/" DEEP, NULL, NULL, 200);
+	assert_string_equal(str_of(e, "id"), DEEP);
+	assert_string_equal(str_of(e, "name"), DEEP_NAME);
+	json_decref(e);
+	th_urlencode(DEEP, enc, sizeof(enc));
+	snprintf(path, sizeof(path), "/api/v1/entities/%s/history", enc);
+	e = call(&srv, "GET", path, NULL, NULL, 200);
+	assert_string_equal(str_of(e, "id"), DEEP);
 	json_decref(e);
 }
 
@@ -1034,6 +1057,7 @@ int main(void)
 		cmocka_unit_test(test_entity_raw_id),
 		cmocka_unit_test(test_entity_encoded_id),
 		cmocka_unit_test(test_entity_named_history),
+		cmocka_unit_test(test_entity_deep_path),
 		cmocka_unit_test(test_history_created),
 		cmocka_unit_test(test_patch),
 		cmocka_unit_test(test_patch_errors),
