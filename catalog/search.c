@@ -388,7 +388,8 @@ static int collect_exact(struct search_ctx *c)
 		goto out;
 	}
 	c->n_exact = c->cv.n;
-	qsort(c->cv.v, c->n_exact, sizeof(*c->cv.v), cmp_exact);
+	if (c->n_exact > 1)
+		qsort(c->cv.v, c->n_exact, sizeof(*c->cv.v), cmp_exact);
 	ret = 0;
 out:
 	sqlite3_finalize(st);
@@ -458,7 +459,8 @@ static int collect_scan(struct search_ctx *c, int listing)
 		ret = sql_fail(c);
 		goto out;
 	}
-	qsort(c->cv.v + c->n_exact, c->cv.n - c->n_exact, sizeof(*c->cv.v), cmp_rank);
+	if (c->cv.n - c->n_exact > 1)
+		qsort(c->cv.v + c->n_exact, c->cv.n - c->n_exact, sizeof(*c->cv.v), cmp_rank);
 	ret = 0;
 out:
 	sqlite3_finalize(st);
