@@ -137,7 +137,8 @@ enum esc_mode {
 
 /*
  * Append S escaped for MODE, at most MAXCHARS characters (0: no limit; a
- * longer string ends in an ellipsis).  Invalid UTF-8 becomes U+FFFD; in HTML
+ * longer string ends in an ellipsis).  Invalid UTF-8, and U+FFFE and U+FFFF
+ * (which XML, hence SVG, does not allow), become U+FFFD; in HTML
  * control characters become spaces, in DOT a newline is the escape "\n" (a
  * line break in labels) and other control characters become spaces.
  */
@@ -156,6 +157,12 @@ static void buf_escape(struct buf *b, const char *s, enum esc_mode mode, size_t 
 			buf_adds(b, "\xef\xbf\xbd");  /* U+FFFD */
 			p++;
 			n--;
+			continue;
+		}
+		if (len == 3 && p[0] == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf)) {
+			buf_adds(b, "\xef\xbf\xbd");  /* U+FFFE, U+FFFF: not XML characters */
+			p += 3;
+			n -= 3;
 			continue;
 		}
 		if (len > 1) {
@@ -205,6 +212,25 @@ static void buf_urlencode(struct buf *b, const char *s)
 			buf_add(b, (const char *)p, 1);
 		} else {
 			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+			buf_add(b, e, 3);
+		}
+	}
+}
+
+/*
+ * Append the link prefix P: URL characters pass, anything else (quotes, '&',
+ * '<', '>', backslashes, spaces, control and non-ASCII bytes) is
+ * percent-encoded, since Graphviz 2.43 writes xlink:href without escaping it.
+ */
+static void buf_prefix(struct buf *b, const char *p)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *c = (const unsigned char *)(p ? p : ""); *c; c++) {
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+		    (*c >= '0' && *c <= '9') || strchr("-._~/:?#[]@!$()*+,;=%", *c)) {
+			buf_add(b, (const char *)c, 1);
+		} else {
+			char e[3] = { '%', hex[*c >> 4], hex[*c & 15] };
 			buf_add(b, e, 3);
 		}
 	}
@@ -300,7 +326,7 @@ static void put_node(struct buf *b, const struct lineage_node *nd, size_t idx, i
 	buf_adds(b, ">, tooltip=\"");
 	buf_escape(b, nd->id, ESC_DOT, 0);
 	buf_adds(b, "\", URL=\"");
-	buf_escape(b, link_prefix, ESC_DOT, 0);
+	buf_prefix(b, link_prefix);
 	buf_urlencode(b, nd->id);
 	buf_addf(b, "\", shape=%s, fillcolor=\"%s\", color=\"%s\"", st->shape,
 		 root ? "#fde68a" : nd->stale ? "#ffffff" : st->fill,

@@ -211,6 +211,20 @@ static void test_dot_invalid_utf8_and_long_names(void **state)
 	assert_int_equal(render_svg(&g, PREFIX, &svg, &len, err, sizeof(err)), 0);
 	assert_non_null(strstr(svg, "bad\xef\xbf\xbd"));
 	free(svg);
+
+	/* U+FFFE and U+FFFF are valid UTF-8 but not XML: the SVG must not hold them */
+	struct lineage_node nonchar[] = {
+		{ .id = "dataset:file:a\xef\xbf\xbf" "b", .kind = "dataset",
+		  .name = "a\xef\xbf\xbf" "b", .namespace_ = "file",
+		  .platform = "p\xef\xbf\xbe" },
+	};
+	struct lineage_graph g2 = { .nodes = nonchar, .n_nodes = 1 };
+	assert_int_equal(render_svg(&g2, PREFIX, &svg, &len, err, sizeof(err)), 0);
+	assert_null(strstr(svg, "\xef\xbf\xbf"));
+	assert_null(strstr(svg, "\xef\xbf\xbe"));
+	assert_non_null(strstr(svg, "a\xef\xbf\xbd" "b"));
+	assert_non_null(strstr(svg, "%EF%BF%BFb"));
+	free(svg);
 }
 
 /* The first line of a label: the display name, else the name's last segment. */
@@ -289,6 +303,19 @@ static void test_svg_hostile(void **state)
 	assert_int_equal(count(svg, "stroke-dasharray=\"5,2\""), 3);
 	assert_int_equal(count(svg, "class=\"node dataset stale\""), 1);
 	assert_int_equal(count(svg, "class=\"node dataset root\""), 1);
+	free(svg);
+}
+
+/* A link prefix with characters that are not URL characters is encoded, not trusted. */
+static void test_link_prefix_encoded(void **state)
+{
+	(void)state;
+	char *svg = NULL, err[512] = "";
+	size_t len = 0;
+	assert_int_equal(render_svg(&hostile, "/e?x=\"1\"&y=<z> ", &svg, &len, err, sizeof(err)),
+			 0);
+	assert_non_null(strstr(svg, "xlink:href=\"/e?x=%221%22%26y=%3Cz%3E%20job%3Aairflow"));
+	assert_null(strstr(svg, "x=\"1"));
 	free(svg);
 }
 
@@ -532,6 +559,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_dot_invalid_utf8_and_long_names),
 		cmocka_unit_test(test_dot_short_names),
 		cmocka_unit_test(test_svg_hostile),
+		cmocka_unit_test(test_link_prefix_encoded),
 		cmocka_unit_test(test_svg_empty_graph),
 		cmocka_unit_test(test_svg_500_nodes),
 		cmocka_unit_test(test_svg_without_plugin_registry),
