@@ -435,6 +435,31 @@ static void test_stale_edges(void **state)
 	for (size_t i = 0; i < g->n_edges; i++)
 		assert_int_equal(g->edges[i].stale, 0);
 	lineage_graph_destroy(g);
+
+	/* One fresh assertion is enough, whichever way the edge is walked. */
+	g = walk(f->cat, A, 5, LINEAGE_DOWNSTREAM, 100, 1);
+	assert_int_equal(g->n_edges, 2);
+	for (size_t i = 0; i < g->n_edges; i++)
+		assert_int_equal(g->edges[i].stale, 0);
+	lineage_graph_destroy(g);
+	g = walk(f->cat, B, 5, LINEAGE_UPSTREAM, 100, 1);
+	nodes_are(g, B, 0, J, -1, A, -2, NULL);
+	for (size_t i = 0; i < g->n_edges; i++)
+		assert_int_equal(g->edges[i].stale, 0);
+	lineage_graph_destroy(g);
+
+	/* Upstream skips stale edges too: A -> J withdrawn, J -> B kept by openlineage. */
+	put_edges(f->cat, "airflow", 1, NULL);
+	g = walk(f->cat, B, 5, LINEAGE_UPSTREAM, 100, 0);
+	nodes_are(g, B, 0, J, -1, NULL);
+	lineage_graph_destroy(g);
+	g = walk(f->cat, B, 5, LINEAGE_UPSTREAM, 100, 1);
+	nodes_are(g, B, 0, J, -1, A, -2, NULL);
+	assert_int_equal(has_edge(g, A, J), 1);
+	for (size_t i = 0; i < g->n_edges; i++)
+		assert_int_equal(g->edges[i].stale,
+				 strcmp(g->nodes[g->edges[i].src].id, A) == 0 ? 1 : 0);
+	lineage_graph_destroy(g);
 }
 
 static json_t *graph_entry(json_t *doc, const char *id)

@@ -492,6 +492,59 @@ static void test_paging(void **state)
 	}
 }
 
+/* --- bounds ------------------------------------------------------------------------------------- */
+
+#define BULK (SEARCH_FACET_SCAN + 50)
+
+static void test_capped(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog_batch *b = catalog_batch_begin(f->cat, "bulk", 0);
+	struct search_query q = { .q = "common", .stale = -1 };
+	char name[64], err[256] = "", newest[128];
+	json_t *res;
+
+	assert_non_null(b);
+	for (int i = 0; i < BULK; i++) {
+		json_t *doc;
+
+		snprintf(name, sizeof(name), "lake.bulk_%05d", i);
+		doc = ent("dataset", PG, name, "a common table");
+		if (catalog_batch_entity(b, doc, err, sizeof(err)) != 0)
+			fail_msg("catalog_batch_entity: %s", err);
+		json_decref(doc);
+	}
+	if (catalog_batch_commit(b, NULL, err, sizeof(err)) != 0)
+		fail_msg("catalog_batch_commit: %s", err);
+	snprintf(newest, sizeof(newest), "dataset:" PG ":lake.bulk_%05d", BULK - 1);
+
+	res = run(f->cat, &q);
+	assert_int_equal(total(res), SEARCH_FACET_SCAN);
+	assert_true(json_is_true(json_object_get(res, "total_capped")));
+	assert_true(json_is_true(json_object_get(res, "facets_capped")));
+	assert_int_equal(facet(res, "kind", "dataset"), SEARCH_FACET_SCAN);
+	assert_int_equal(n_hits(res), SEARCH_LIMIT_DEFAULT);
+	/* Equal scores: the newest entity comes first, so the scan kept the newest. */
+	assert_string_equal(hit_id(res, 0), newest);
+	json_decref(res);
+
+	q.q = NULL;
+	res = run(f->cat, &q);
+	assert_int_equal(total(res), SEARCH_FACET_SCAN);
+	assert_true(json_is_true(json_object_get(res, "total_capped")));
+	assert_string_equal(hit_id(res, 0), newest);
+	json_decref(res);
+
+	/* A selective query in the same catalog is exact and uncapped. */
+	q.q = "bulk_00042";
+	res = run(f->cat, &q);
+	assert_int_equal(total(res), 1);
+	assert_false(json_is_true(json_object_get(res, "total_capped")));
+	assert_true(json_is_true(json_object_get(json_array_get(json_object_get(res, "hits"), 0),
+						 "exact")));
+	json_decref(res);
+}
+
 /* --- highlights ------------------------------------------------------------------------------ */
 
 static void test_highlights(void **state)
@@ -694,6 +747,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_facets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_highlights, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fts_syntax_is_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
