@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "catalog/lineage.h"
 #include "hub/openlineage.h"
 
 /* tests/data/openlineage/, found from this file's path (the build runs from the top). */
@@ -210,6 +211,25 @@ static void test_airflow_start_then_complete(void **state)
 	json_t *dag = entity(f->cat, "job:default:etl_orders");
 	assert_true(has_edge(dag, "downstream", AF_JOB, "relationship"));
 	json_decref(dag);
+
+	/* the lineage graph: orders -> task -> daily_totals, two hops; the DAG is
+	 * not lineage */
+	struct lineage_query q = { .node_id = AF_IN, .depth = 2, .direction = LINEAGE_DOWNSTREAM,
+				   .hop_cap = 100 };
+	struct lineage_graph *g = NULL;
+	char err[256] = "";
+	assert_int_equal(lineage_query(f->cat, &q, &g, err, sizeof(err)), 0);
+	assert_int_equal(g->n_nodes, 3);
+	assert_int_equal(g->n_edges, 2);
+	int seen = 0;
+	for (size_t i = 0; i < g->n_nodes; i++) {
+		if (strcmp(g->nodes[i].id, AF_JOB) == 0 && g->nodes[i].depth == 1)
+			seen |= 1;
+		if (strcmp(g->nodes[i].id, AF_OUT) == 0 && g->nodes[i].depth == 2)
+			seen |= 2;
+	}
+	assert_int_equal(seen, 3);
+	lineage_graph_destroy(g);
 }
 
 static void test_airflow_fail_recorded(void **state)
