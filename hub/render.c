@@ -343,7 +343,7 @@ static void put_node(struct buf *b, const struct lineage_node *nd, size_t idx, i
 int render_dot(const struct lineage_graph *g, const char *link_prefix, char **out, size_t *len)
 {
 	struct buf b = { .max = DOT_MAX };
-	char **platforms = NULL;   /* distinct platforms, in order of first appearance */
+	const char **platforms = NULL;  /* distinct platforms, in order of first appearance */
 	size_t n_platforms = 0;
 	int rc = -1;
 
@@ -362,7 +362,7 @@ int render_dot(const struct lineage_graph *g, const char *link_prefix, char **ou
 		while (k < n_platforms && strcmp(platforms[k], p) != 0)
 			k++;
 		if (k == n_platforms)
-			platforms[n_platforms++] = (char *)p;
+			platforms[n_platforms++] = p;
 	}
 
 	buf_adds(&b, "digraph lineage {\n"
