@@ -591,6 +591,8 @@ static int page_highlights(struct search_ctx *c, const struct cand *page, size_t
 				ret = CATALOG_ENOMEM;
 				goto out;
 			}
+			/* snippet() of a column without a match is its first words,
+			 * unmarked: only a marked one is a description highlight. */
 			if (strstr(desc, "<mark>") &&
 			    json_object_set_new(hl, "description", json_string(desc))) {
 				ret = CATALOG_ENOMEM;
