@@ -31,6 +31,11 @@ CORE_SRC := $(sort $(wildcard catalog/*.c) $(filter-out hub/main.c,$(wildcard hu
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/web_assets.o
 WEB      := $(sort $(shell find web -type f 2>/dev/null))
 
+# Sanitizer runtime settings for every test run (harmless without sanitizers).
+TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
+            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
@@ -94,10 +99,10 @@ $(BUILD)/tests/plugins/example_abi99.so: tests/plugins/example.c hub/plugin.h
 	$(CC) $(CFLAGS) -DEXAMPLE_ABI=99 -fPIC -shared -o $@ $<
 
 unit: $(UNIT_BIN) $(PLUGIN_SO)
-	@BUILD=$(BUILD) tests/run-unit.sh $(UNIT_BIN)
+	@$(TEST_ENV) BUILD=$(BUILD) tests/run-unit.sh $(UNIT_BIN)
 
 integration: $(BUILD)/terrarium $(INTEG_BIN) $(PLUGIN_SO)
-	@BUILD=$(BUILD) TERRARIUM_BIN=$(BUILD)/terrarium tests/run-integration.sh $(INTEG_BIN)
+	@$(TEST_ENV) BUILD=$(BUILD) TERRARIUM_BIN=$(BUILD)/terrarium tests/run-integration.sh $(INTEG_BIN)
 
 # A native plugin may include only hub/plugin.h (and system headers).
 check-plugin-headers:
