@@ -994,9 +994,7 @@ done:
 	number_done(ps, p);
 	return p;
 more:
-	/* The token goes on in the next chunk: keep its start for messages. */
-	if (ps->role == ROLE_ELEM)
-		num_keep_text(n, p);
+	/* The token goes on in the next chunk (feed keeps its text). */
 	return p;
 }
 
@@ -1288,6 +1286,10 @@ int ingest_sample_parser_feed(struct ingest_sample_parser *ps, const char *buf, 
 			break;
 		}
 	}
+	/* A "data" number going on in the next chunk: keep its start for a
+	 * message about it. */
+	if (ps->state == ST_NUMBER && ps->role == ROLE_ELEM)
+		num_keep_text(&ps->num, end);
 	ps->offset += len;
 	return ps->state == ST_FAILED ? -EBADMSG : 0;
 }

@@ -69,7 +69,8 @@ void ingest_stats_flush(struct ingest_stats *st)
 	shift = y[0];
 	for (i = 1; i < k; i++)
 		sum += y[i] - shift;
-	mb = shift + sum / k;
+	/* (sum == 0: the block's values are all equal, -0 included) */
+	mb = sum == 0 ? shift : shift + sum / k;
 	for (i = 0; i < k; i++)
 		m2b += (y[i] - mb) * (y[i] - mb);
 	if (st->count == 0) {
