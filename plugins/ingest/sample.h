@@ -36,7 +36,18 @@
  * INGEST_SAMPLE_KEY_BYTES bytes in all (needed to find duplicates), and a
  * time_stamp of at most INGEST_SAMPLE_TS_MAX bytes.
  *
- * A parser is used by one thread at a time; separate parsers are independent.
+ * Memory: a parser is one heap block of about 36 KiB (its bounded key table,
+ * error list and number buffer), whatever the body's size.  A parser is used
+ * by one thread at a time; separate parsers are independent.  The body is
+ * bytes, not a C string: NUL bytes in it are invalid JSON like any other
+ * stray byte.
+ *
+ * Speed: the body in memory goes at about 500 MB/s for numbers printed with
+ * %.17g and about 350 MB/s for short ones like 0.379, per core on the
+ * development machine (tests/bench/bench_ingest_parse.c): while a chunk
+ * has 64 bytes or more left, "data" numbers take a fast lane that parses
+ * whole tokens in registers; anything unusual falls back to the state
+ * machine, which alone decides at chunk ends.
  */
 #ifndef INGEST_SAMPLE_H
 #define INGEST_SAMPLE_H
