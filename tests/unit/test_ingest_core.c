@@ -542,6 +542,44 @@ static void test_ts_zone_load_errors(void **state)
 	assert_true(ingest_ts_zone_default() == ingest_ts_zone_default());
 }
 
+/* A damaged zone file is refused cleanly, never misread or overrun. */
+static void test_ts_tzif_damaged(void **state)
+{
+	struct ingest_ts_zone *z = NULL;
+	size_t len, i;
+	char *file = read_all("/usr/share/zoneinfo/America/New_York", &len);
+	unsigned char *copy = malloc(len);
+	char err[256];
+	(void)state;
+
+	assert_non_null(copy);
+	for (i = 0; i < len; i++) {
+		/* Every truncation: only the whole file has its footer's final
+		 * newline. */
+		memcpy(copy, file, i);
+		assert_int_equal(ingest_ts_zone_from_tzif(copy, i, "cut", &z, err, sizeof(err)), -EINVAL);
+		assert_null(z);
+	}
+	for (i = 0; i < 3000; i++) {
+		memcpy(copy, file, len);
+		for (int k = 0; k < 3; k++)
+			copy[rng() % len] = (unsigned char)rng();
+		if (ingest_ts_zone_from_tzif(copy, len, "flipped", &z, err, sizeof(err)) == 0) {
+			/* Whatever it says, asking it must be safe. */
+			(void)ingest_ts_zone_offset(z, -4000000000ll);
+			(void)ingest_ts_zone_offset(z, 1556704800);
+			(void)ingest_ts_zone_offset(z, 5000000000ll);
+			ingest_ts_zone_destroy(z);
+			z = NULL;
+		} else {
+			assert_null(z);
+			assert_true(err[0] != '\0');
+		}
+	}
+	free(copy);
+	free(file);
+}
+
 /* ---- numbers ---- */
 
 static void test_number_forms(void **state)
@@ -1178,6 +1216,50 @@ static void test_doc_random_streaming(void **state)
 	free(doc);
 }
 
+/* Damaged copies of the fixture: never a crash, and the three ways of
+ * feeding always agree (parse3 checks that). */
+static void test_doc_damaged(void **state)
+{
+	static struct ingest_sample_result r;
+	static const char junk[] = "{}[]\",:-+.eE0123456789 \n\\tfnu\x80\xff\xc3";
+	size_t len, n, i;
+	char *doc = read_all(FIXTURE, &len);
+	char *copy = malloc(len + 16);
+	int ok = 0;
+	(void)state;
+
+	assert_non_null(copy);
+	for (int round = 0; round < 3000; round++) {
+		memcpy(copy, doc, len);
+		n = len;
+		for (int k = 0; k < 1 + round % 3; k++) {
+			i = rng() % n;
+			switch (rng() % 3) {
+			case 0: /* replace */
+				copy[i] = junk[rng() % (sizeof(junk) - 1)];
+				break;
+			case 1: /* delete */
+				memmove(copy + i, copy + i + 1, n - i - 1);
+				n--;
+				break;
+			default: /* insert */
+				memmove(copy + i + 1, copy + i, n - i);
+				copy[i] = junk[rng() % (sizeof(junk) - 1)];
+				n++;
+				break;
+			}
+		}
+		if (parse3(copy, n, NULL, &r) == 0)
+			ok++;
+		else
+			assert_true(r.n_errors > 0);
+	}
+	/* Some damage is harmless (a digit for a digit): both outcomes occur. */
+	assert_true(ok > 0 && ok < 3000);
+	free(copy);
+	free(doc);
+}
+
 static void test_api_misuse(void **state)
 {
 	static struct ingest_sample_result r;
@@ -1219,6 +1301,7 @@ int main(void)
 		cmocka_unit_test(test_ts_footer_matches_table),
 		cmocka_unit_test(test_ts_rejects),
 		cmocka_unit_test(test_ts_zone_load_errors),
+		cmocka_unit_test(test_ts_tzif_damaged),
 		cmocka_unit_test(test_number_forms),
 		cmocka_unit_test(test_number_exactness),
 		cmocka_unit_test(test_number_random_vs_strtod),
@@ -1238,6 +1321,7 @@ int main(void)
 		cmocka_unit_test(test_doc_invalid_json),
 		cmocka_unit_test(test_doc_depth),
 		cmocka_unit_test(test_doc_random_streaming),
+		cmocka_unit_test(test_doc_damaged),
 		cmocka_unit_test(test_api_misuse),
 	};
 
