@@ -41,6 +41,7 @@ struct trm_plugin_ctx; /* the host's handle on one loaded plugin */
 struct trm_req;        /* one HTTP request */
 struct trm_task;       /* one background task */
 struct trm_buf;        /* a bounded output buffer (metrics) */
+struct lua_State;      /* a Lua 5.4 state (<lua.h>), for lua_module() */
 
 typedef void (*trm_handler_fn)(struct trm_req *req, void *ud);
 /* A background task: runs until trm_api.task_should_stop() says so. */
@@ -125,6 +126,22 @@ struct trm_api {
 	int (*task_sleep)(struct trm_task *task, long ms);
 	/* Wake the tasks of this plugin from task_sleep(). */
 	void (*task_wake)(struct trm_plugin_ctx *ctx);
+
+	/* --- Lua bindings (present when api->size covers it) --------------------------- */
+	/*
+	 * Register a Lua module NAME ([a-z][a-z0-9_]*, at most 31 characters,
+	 * unique across all plugins) that Lua collectors get with require(NAME).
+	 * Call it from init().  OPEN is called in the collector's own lua_State
+	 * (a sandbox with a capped allocator, on a scheduler thread; several
+	 * states may call it at once from different threads), in protected mode,
+	 * once per state that requires the module; it must push exactly one
+	 * table (the module) and return 1, and it may raise a Lua error.
+	 * Functions of the module run on the same thread as the collector and
+	 * must bound every blocking call with a timeout: the instruction hook
+	 * cannot fire while C code blocks.  -1 when NAME is not valid or is taken.
+	 */
+	int (*lua_module)(struct trm_plugin_ctx *ctx, const char *name,
+			  int (*open)(struct lua_State *L));
 };
 
 struct trm_plugin {

@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <lauxlib.h>
+#include <lua.h>
+
 #include "catalog/catalog.h"
 #include "hub/api.h"
 #include "hub/config.h"
@@ -22,6 +25,7 @@
 #define METRICS_FNS_MAX 8
 #define BINDINGS_MAX 32
 #define NAME_MAX_LEN 31
+#define LUA_MODULES_MAX 32
 
 struct trm_task {
 	struct trm_plugin_ctx *ctx;
@@ -54,6 +58,13 @@ struct trm_plugin_ctx {
 	int initialised;
 };
 
+/* A Lua module a plugin registered for collectors. */
+struct lua_module {
+	char name[NAME_MAX_LEN + 1];
+	int (*open)(lua_State *L);
+	struct trm_plugin_ctx *ctx;
+};
+
 struct plugins {
 	struct plugins_env env;
 	pthread_mutex_t lock;
@@ -62,6 +73,8 @@ struct plugins {
 	unsigned long wake_gen;
 	struct trm_plugin_ctx *ctx[PLUGINS_MAX];
 	int n;
+	struct lua_module lua_mods[LUA_MODULES_MAX]; /* guarded by lock */
+	int nlua_mods;
 };
 
 /* --- the API table ------------------------------------------------------------ */
@@ -299,6 +312,35 @@ static void api_task_wake(struct trm_plugin_ctx *ctx)
 	pthread_mutex_unlock(&p->lock);
 }
 
+static int valid_name(const char *s);
+
+static int api_lua_module(struct trm_plugin_ctx *ctx, const char *name,
+			  int (*open)(struct lua_State *L))
+{
+	struct plugins *p = ctx->host;
+	int rc = -1;
+	if (!valid_name(name) || !open)
+		return -1;
+	pthread_mutex_lock(&p->lock);
+	if (p->nlua_mods == LUA_MODULES_MAX)
+		goto out;
+	for (int i = 0; i < p->nlua_mods; i++)
+		if (strcmp(p->lua_mods[i].name, name) == 0)
+			goto out;
+	struct lua_module *m = &p->lua_mods[p->nlua_mods++];
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	m->open = open;
+	m->ctx = ctx;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&p->lock);
+	if (rc < 0)
+		log_event(LOG_ERROR, "lua module not registered", "plugin", ctx->desc->name, "module",
+			  name ? name : "", "detail",
+			  valid_name(name) ? "name taken or too many modules" : "invalid name", NULL);
+	return rc;
+}
+
 static const struct trm_api api_table = {
 	.abi = TRM_PLUGIN_ABI,
 	.size = sizeof(struct trm_api),
@@ -325,6 +367,7 @@ static const struct trm_api api_table = {
 	.task_should_stop = api_task_should_stop,
 	.task_sleep = api_task_sleep,
 	.task_wake = api_task_wake,
+	.lua_module = api_lua_module,
 };
 
 const struct trm_api *plugins_api(void)
@@ -554,4 +597,41 @@ json_t *plugins_list(struct plugins *p)
 					p->ctx[i]->dl == NULL, "running", p->ctx[i]->initialised));
 	}
 	return list;
+}
+
+int plugins_lua_require(struct plugins *p, const char *name, struct lua_State *L)
+{
+	int (*open)(lua_State *L) = NULL;
+	char plugin[NAME_MAX_LEN + 1] = "";
+	if (!p || !name || !L)
+		return -1;
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < p->nlua_mods; i++)
+		if (strcmp(p->lua_mods[i].name, name) == 0 && p->lua_mods[i].ctx->initialised) {
+			open = p->lua_mods[i].open;
+			snprintf(plugin, sizeof(plugin), "%s", p->lua_mods[i].ctx->desc->name);
+			break;
+		}
+	pthread_mutex_unlock(&p->lock);
+	if (!open)
+		return -1;
+	if (!lua_checkstack(L, 2))
+		return -2;
+	lua_pushcfunction(L, open);
+	if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+		char why[256];
+		const char *msg = lua_tostring(L, -1);
+		snprintf(why, sizeof(why), "%s", msg ? msg : "(error object is not a string)");
+		lua_pop(L, 1);
+		log_event(LOG_WARN, "lua module failed to open", "plugin", plugin, "module", name,
+			  "detail", why, NULL);
+		return -2;
+	}
+	if (!lua_istable(L, -1)) {
+		lua_pop(L, 1);
+		log_event(LOG_WARN, "lua module failed to open", "plugin", plugin, "module", name,
+			  "detail", "open did not return a table", NULL);
+		return -2;
+	}
+	return 0;
 }

@@ -59,6 +59,19 @@ json_t *plugins_tiles(struct plugins *p);
 /* The loaded plugins: a new JSON array of {"name","version","description","builtin"}. */
 json_t *plugins_list(struct plugins *p);
 
+struct lua_State;
+
+/*
+ * Push the Lua module NAME that a plugin registered with api->lua_module(),
+ * opened in L: the plugin's open function is run under lua_pcall, so an
+ * error in it never unwinds through the caller.  Returns 0 with the
+ * module's table pushed; -1 with nothing pushed when no initialised plugin
+ * registered NAME; -2 with nothing pushed when the open function raised or
+ * did not return a table (logged with the reason).  Safe from any thread
+ * (each with its own L) once the plugins are loaded.
+ */
+int plugins_lua_require(struct plugins *p, const char *name, struct lua_State *L);
+
 /* The API table handed to plugins (exposed for tests). */
 const struct trm_api *plugins_api(void);
 
