@@ -7,7 +7,7 @@
 #   make SANITIZE=address,undefined   the same tree with sanitizers, in build-san/
 
 CC      ?= cc
-PKGS    := sqlite3 lua5.4 libgvc libcgraph jansson libssl libcrypto libcurl
+PKGS    := sqlite3 lua5.4 libgvc libcgraph jansson libssl libcrypto libcurl libpq
 SANITIZE ?=
 
 ifeq ($(SANITIZE),)
