@@ -69,7 +69,7 @@ enum {
 };
 
 /* The schema version this build writes; older files are migrated on open. */
-#define CATALOG_SCHEMA_VERSION 1
+#define CATALOG_SCHEMA_VERSION 2
 
 /* Bounds on what a document may hold; longer input is CATALOG_EINVAL. */
 #define CATALOG_ID_MAX 2048
@@ -242,5 +242,63 @@ int catalog_token_get(struct catalog *cat, const char *hash_hex, char *scope, si
 
 /* Whether the calling thread can read the catalog: 0, or CATALOG_EIO. Cheap. */
 int catalog_ping(struct catalog *cat);
+
+/* --- collector runs ------------------------------------------------------------ */
+
+/*
+ * What the scheduler (hub/sched.h) keeps about Lua collectors: one row per run
+ * (the newest CATALOG_COLLECTOR_RUNS_KEEP of each collector are kept), and one
+ * state row per collector (failures in a row, disabled, next run, last tile).
+ * These live beside the entities but are not part of export/import.  Writes
+ * use a short-lived connection of their own and wait for the catalog's writer
+ * (at most a few seconds), so they never hold the writer lock for long.
+ */
+
+#define CATALOG_COLLECTOR_RUNS_KEEP 200
+
+struct catalog_collector_run {
+	const char *collector;  /* its name */
+	long long started_at;   /* ms since the epoch, UTC */
+	long long ended_at;
+	const char *status;     /* "ok" or "failed" */
+	const char *error;      /* NULL when ok */
+	json_t *counts;         /* borrowed, may be NULL: {"entities", "edges", "fields", ...} */
+	const char *log;        /* borrowed, may be NULL: lines separated by '\n' */
+};
+
+/*
+ * Append a run (everything borrowed) and drop that collector's runs beyond
+ * CATALOG_COLLECTOR_RUNS_KEEP.  *ID (may be NULL) gets the run's id.
+ */
+int catalog_collector_run_record(struct catalog *cat, const struct catalog_collector_run *run,
+				 long long *id, char *err, size_t errlen);
+
+/*
+ * Runs of COLLECTOR, newest first, at most LIMIT (1..1000): a new array of
+ * {"id", "collector", "status", "started_at", "ended_at" (RFC 3339 UTC),
+ *  "duration_ms", "counts" (object), "error" (string or null), "log" (array
+ *  of lines)} in *OUT.  An unknown collector gives an empty array.
+ */
+int catalog_collector_runs(struct catalog *cat, const char *collector, int limit, json_t **out);
+
+/* The newest run of every collector that has one: a new object name -> run
+ * (as above) in *OUT. */
+int catalog_collector_last_runs(struct catalog *cat, json_t **out);
+
+struct catalog_collector_state {
+	int failures;           /* failed runs in a row */
+	int disabled;           /* 1 after max_failures in a row */
+	long long next_run;     /* ms since the epoch, 0 when not planned */
+	json_t *tile;           /* the last tile: borrowed by _put (may be NULL); a new
+				 * reference (or NULL) from _get, which the caller frees */
+};
+
+/* The state of collector NAME into OUT; CATALOG_ENOTFOUND when none is stored. */
+int catalog_collector_state_get(struct catalog *cat, const char *name,
+				struct catalog_collector_state *out);
+
+/* Store the state of collector NAME (replacing it). */
+int catalog_collector_state_put(struct catalog *cat, const char *name,
+				const struct catalog_collector_state *st, char *err, size_t errlen);
 
 #endif

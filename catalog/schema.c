@@ -58,6 +58,13 @@ const char *const catalog_migrations[] = {
 	"  label TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE VIRTUAL TABLE entity_fts USING fts5(name, display, namespace, description,"
 	"  fields, tags, owners, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');",
+	/* 1 -> 2: Lua collectors' runs and their scheduling state (collector_runs.c). */
+	"CREATE TABLE collector_runs(id INTEGER PRIMARY KEY, collector TEXT NOT NULL,"
+	"  started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, status TEXT NOT NULL,"
+	"  error TEXT, counts TEXT NOT NULL DEFAULT '{}', log TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX collector_runs_collector ON collector_runs(collector, id);"
+	"CREATE TABLE collector_state(name TEXT PRIMARY KEY, failures INTEGER NOT NULL DEFAULT 0,"
+	"  disabled INTEGER NOT NULL DEFAULT 0, next_run INTEGER, tile TEXT) WITHOUT ROWID;",
 };
 
 const int catalog_migrations_count = sizeof(catalog_migrations) / sizeof(catalog_migrations[0]);
