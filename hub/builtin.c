@@ -5,7 +5,10 @@
 
 #include "hub/log.h"
 
+extern const struct trm_plugin http_plugin;
+
 static const struct trm_plugin *const builtins[] = {
+	&http_plugin,
 	NULL,
 };
 
