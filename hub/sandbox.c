@@ -14,6 +14,10 @@
  * the hook is set to fire on every instruction and raises each time, so a
  * pcall in the script catches the error only to be stopped again at its next
  * instruction.  A stopped sandbox stays stopped; it must be destroyed.
+ *
+ * Finalizers.  Lua calls __gc metamethods with hooks switched off, so a
+ * finalizer would run beyond the limits: setmetatable() refuses a metatable
+ * with a __gc field (see sb_setmetatable()).
  */
 #include "hub/sandbox.h"
 
@@ -195,6 +199,26 @@ static int sb_load(lua_State *L)
 	return lua_gettop(L) - n;
 }
 
+/*
+ * setmetatable() refusing a metatable with a __gc field.  Lua runs finalizers
+ * with hooks switched off, so a finalizer could loop forever out of reach of
+ * the limits.  An object is marked for finalization only if its metatable has
+ * __gc when it is set, so checking here is enough.
+ */
+static int sb_setmetatable(lua_State *L)
+{
+	if (lua_type(L, 2) == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "setmetatable: __gc metamethods are not allowed");
+		lua_pop(L, 1);
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
 /* collectgarbage() with the options that cannot change how the host's
  * collector runs. */
 static int sb_collectgarbage(lua_State *L)
@@ -245,6 +269,10 @@ static int sb_open(lua_State *L)
 	lua_pushcclosure(L, sb_load, 1);
 	lua_setfield(L, -2, "load");
 
+	lua_getfield(L, -1, "setmetatable");
+	lua_pushcclosure(L, sb_setmetatable, 1);
+	lua_setfield(L, -2, "setmetatable");
+
 	lua_getfield(L, -1, "collectgarbage");
 	lua_pushcclosure(L, sb_collectgarbage, 1);
 	lua_setfield(L, -2, "collectgarbage");
@@ -284,11 +312,15 @@ static void sb_arm(struct sandbox *sb)
 	lua_sethook(sb->L, sb_hook, LUA_MASKCOUNT, sb_hook_every(sb));
 }
 
-/* luaL_tolstring() of the error object, run protected: converting a number
- * allocates, and a __tostring metamethod is Lua code. */
+/* The error object at index 1 as a string, run protected: converting a
+ * number allocates, and a __tostring metamethod is Lua code.  As lua.c does,
+ * an object without __tostring is described by its type. */
 static int sb_tostring(lua_State *L)
 {
-	luaL_tolstring(L, 1, NULL);
+	if (lua_type(L, 1) == LUA_TNUMBER || luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL)
+		luaL_tolstring(L, 1, NULL);
+	else
+		lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
 	return 1;
 }
 

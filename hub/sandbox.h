@@ -11,7 +11,10 @@
  * the same way.  Libraries: base (without dofile, loadfile, and with load()
  * taking text chunks only), string (without string.dump), table, math, utf8,
  * coroutine, and os.time/os.clock/os.date/os.difftime only.  No io, debug,
- * package, require.  Bytecode is never loaded.
+ * package, require.  Bytecode is never loaded.  collectgarbage() takes only
+ * "collect", "count", "step" and "isrunning".  setmetatable() refuses a
+ * metatable with __gc (Lua runs finalizers with hooks off, out of the
+ * limits' reach).
  */
 #include <lua.h>
 #include <stddef.h>
