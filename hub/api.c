@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "catalog/lineage.h"
@@ -16,7 +17,7 @@
 #include "hub/plugins.h"
 #include "hub/strbuf.h"
 
-#define SOURCE_MAX 128
+#define SOURCE_MAX 65 /* the catalog takes sources of 1..64 bytes */
 #define COUNTS_TTL_S 30.0
 
 static double mono_s(void)
@@ -69,7 +70,7 @@ static long rss_bytes(void)
 			rss = 0;
 		fclose(f);
 	}
-	return rss * 4096;
+	return rss * sysconf(_SC_PAGESIZE);
 }
 
 static void get_metrics(struct http_req *req)
@@ -419,21 +420,28 @@ static void get_lineage(struct http_req *req)
 			   n == -2 ? "nodeId: too long" : "nodeId: required (an entity id)");
 		return;
 	}
-	if (http_query(req, "direction", dir, sizeof(dir)) == -2 || !lineage_direction_parse(dir)) {
+	/* An absent parameter leaves the buffer empty: put the default back. */
+	n = http_query(req, "direction", dir, sizeof(dir));
+	if (n == -1)
+		strcpy(dir, "both");
+	if (n == -2 || !lineage_direction_parse(dir)) {
 		http_error(req, 400, "bad parameter",
 			   "direction: expected upstream, downstream or both");
 		return;
 	}
-	if (http_query(req, "format", format, sizeof(format)) == -2 ||
-	    (strcmp(format, "json") && strcmp(format, "svg") && strcmp(format, "dot"))) {
+	n = http_query(req, "format", format, sizeof(format));
+	if (n == -1)
+		strcpy(format, "json");
+	if (n == -2 || (strcmp(format, "json") && strcmp(format, "svg") && strcmp(format, "dot"))) {
 		http_error(req, 400, "bad parameter", "format: expected json, svg or dot");
 		return;
 	}
 	int stale = bool_param(req, "stale");
 	if (stale == -2)
 		return;
-	if (http_query_int(req, "depth", 0, api->cfg->lineage_max_depth, LINEAGE_DEPTH_DEFAULT,
-			   &depth) < 0 ||
+	int max_depth = api->cfg->lineage_max_depth;
+	int def_depth = LINEAGE_DEPTH_DEFAULT < max_depth ? LINEAGE_DEPTH_DEFAULT : max_depth;
+	if (http_query_int(req, "depth", 0, max_depth, def_depth, &depth) < 0 ||
 	    http_query_int(req, "hopCap", 1, 10000, api->cfg->lineage_hop_cap, &cap) < 0)
 		return;
 	struct lineage_query q = {
