@@ -319,9 +319,9 @@ static int api_lua_module(struct trm_plugin_ctx *ctx, const char *name,
 {
 	struct plugins *p = ctx->host;
 	int rc = -1;
-	if (!valid_name(name) || !open)
-		return -1;
 	pthread_mutex_lock(&p->lock);
+	if (!valid_name(name) || !open)
+		goto out;
 	if (p->nlua_mods == LUA_MODULES_MAX)
 		goto out;
 	for (int i = 0; i < p->nlua_mods; i++)
@@ -467,7 +467,7 @@ static int add(struct plugins *p, const struct trm_plugin *desc, void *dl, char 
 	}
 	if (p->env.cfg && p->env.cfg->plugins)
 		ctx->settings = json_object_get(p->env.cfg->plugins, desc->name);
-	ctx->config_text = json_dumps(ctx->settings ? ctx->settings : json_object(), JSON_COMPACT);
+	ctx->config_text = ctx->settings ? json_dumps(ctx->settings, JSON_COMPACT) : NULL;
 	p->ctx[p->n++] = ctx;
 	if (desc->init(ctx, &api_table) != 0) {
 		snprintf(err, errlen, "plugin '%s' failed to start (see its log lines)", desc->name);

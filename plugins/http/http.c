@@ -758,7 +758,7 @@ static int l_post_json(lua_State *L)
 	lua_pop(L, 1);
 	if (!r->json)
 		return luaL_error(L, "http.post_json: %s", why);
-	r->send = json_dumps(r->json, JSON_COMPACT | JSON_ENCODE_ANY);
+	r->send = json_dumps(r->json, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
 	json_decref(r->json);
 	r->json = NULL;
 	if (!r->send)

@@ -47,8 +47,6 @@ void luajson_push(lua_State *L, const json_t *v, int null_idx)
 		json_t *m;
 		lua_createtable(L, 0, (int)(json_object_size(v) < 1u << 20 ? json_object_size(v) : 0));
 		json_object_keylen_foreach((json_t *)v, key, klen, m) {
-			if (json_is_null(m))
-				continue;
 			lua_pushlstring(L, key, klen);
 			luajson_push(L, m, null_idx);
 			lua_rawset(L, -3);
@@ -109,14 +107,18 @@ static json_t *fail(struct build *b, const char *what)
 	return NULL;
 }
 
-/* Append to the path; returns the old length to restore. */
-static size_t path_push(struct build *b, const char *fmt, const char *s, lua_Integer i)
+/* Append ".key" or "[i]" to the path; returns the old length to restore. */
+static size_t path_key(struct build *b, const char *key)
 {
 	size_t old = strlen(b->path);
-	if (s)
-		snprintf(b->path + old, sizeof(b->path) - old, fmt, s);
-	else
-		snprintf(b->path + old, sizeof(b->path) - old, fmt, (long long)i);
+	snprintf(b->path + old, sizeof(b->path) - old, ".%s", key);
+	return old;
+}
+
+static size_t path_index(struct build *b, lua_Integer i)
+{
+	size_t old = strlen(b->path);
+	snprintf(b->path + old, sizeof(b->path) - old, "[%lld]", (long long)i);
 	return old;
 }
 
@@ -149,7 +151,7 @@ static json_t *build_table(struct build *b, int idx, int depth)
 		if (!out)
 			return fail(b, "an array (out of memory)");
 		for (lua_Integer i = 1; i <= n; i++) {
-			size_t old = path_push(b, "[%lld]", NULL, i);
+			size_t old = path_index(b, i);
 			lua_rawgeti(L, idx, i);
 			json_t *e = build(b, lua_gettop(L), depth + 1);
 			lua_pop(L, 1);
@@ -165,13 +167,19 @@ static json_t *build_table(struct build *b, int idx, int depth)
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		size_t klen;
-		if (lua_type(L, -2) != LUA_TSTRING) {
+		char num[32];
+		const char *key;
+		if (lua_type(L, -2) == LUA_TSTRING) {
+			key = lua_tolstring(L, -2, &klen);
+		} else if (lua_isinteger(L, -2)) {
+			klen = (size_t)snprintf(num, sizeof(num), "%lld", (long long)lua_tointeger(L, -2));
+			key = num;
+		} else {
 			lua_pop(L, 2);
-			fail(b, "a table with keys that are neither 1..n nor strings");
+			fail(b, "a table with keys that are neither strings nor integers");
 			goto bad;
 		}
-		const char *key = lua_tolstring(L, -2, &klen);
-		size_t old = path_push(b, ".%s", key, 0);
+		size_t old = path_key(b, key);
 		json_t *m = build(b, lua_gettop(L), depth + 1);
 		lua_pop(L, 1);
 		if (!m) {

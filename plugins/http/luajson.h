@@ -3,11 +3,11 @@
  * http binding's get_json/post_json.
  *
  * Mapping, JSON -> Lua:
- *   object -> table with string keys; a member whose value is null is
- *             absent (Lua tables cannot hold nil)
- *   array  -> sequence, 1-based; a null element is the null sentinel, so
- *             the positions of the others do not move
- *   null at the top -> the null sentinel
+ *   object -> table with string keys
+ *   array  -> sequence, 1-based
+ *   null   -> the null sentinel (in objects and arrays alike, so members
+ *             stay present and positions do not move; as the runtime's
+ *             json.decode does)
  *   string -> string (may hold NUL bytes); true/false -> boolean;
  *   integer -> Lua integer; real -> float
  * The null sentinel is `json.null` when the state has a global table `json`
@@ -17,7 +17,8 @@
  * Lua -> JSON:
  *   nil, the null sentinel (either kind) -> null
  *   a table whose keys are exactly 1..n (n >= 1) -> array
- *   any other table -> object; its keys must be strings (an empty table is {})
+ *   any other table -> object; its keys must be strings or integers (these
+ *             become their decimal text); an empty table is {}
  *   boolean, integer, float (finite), string (valid UTF-8)
  *   anything else (functions, NaN, ...) is an error.
  *
