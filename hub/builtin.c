@@ -6,9 +6,11 @@
 #include "hub/log.h"
 
 extern const struct trm_plugin http_plugin;
+extern const struct trm_plugin ingest_plugin;
 
 static const struct trm_plugin *const builtins[] = {
 	&http_plugin,
+	&ingest_plugin,
 	NULL,
 };
 
