@@ -5,11 +5,12 @@
 
 #include "hub/log.h"
 
-extern const struct trm_plugin http_plugin;
+extern const struct trm_plugin http_plugin, postgres_plugin;
 extern const struct trm_plugin ingest_plugin;
 
 static const struct trm_plugin *const builtins[] = {
 	&http_plugin,
+	&postgres_plugin,
 	&ingest_plugin,
 	NULL,
 };
