@@ -6,6 +6,12 @@
  * one, goes through __newindex) and records the line it was made on.  After
  * the run the values are read back in line order, checked, and copied into a
  * struct config; the first bad one gives the error, with its line.
+ *
+ * Lua reports the line an assignment's store runs on, which for a table
+ * written over several lines is the line of its closing brace.  Errors name
+ * the line the statement starts on instead: the nearest line at or above it
+ * that begins with "NAME =" (or "_G.NAME ="); and a bad field of lineage,
+ * http or tls names the first line in the statement that assigns it.
  */
 #include "hub/config.h"
 
@@ -38,6 +44,11 @@ static const char lines_key = 'l';
 
 struct cfg_ctx {
 	const char *path;
+	const char *code;         /* the file's text, for finding lines */
+	size_t len;
+	size_t *line_at;          /* offset of each line's start; [0] is line 1 */
+	int nlines;
+	int cur_start, cur_end;   /* lines of the assignment being checked */
 	char dir[PATH_MAX];       /* the config's directory, for file(); "" for cwd */
 	struct config *n;         /* what is being filled */
 	char *err;
@@ -318,6 +329,89 @@ static int cfg_setup(lua_State *L)
 
 /* --- reading the values back ------------------------------------------------ */
 
+static int is_ident(char ch)
+{
+	return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+}
+
+/* Offsets of line starts in ctx->code. */
+static int cfg_index_lines(struct cfg_ctx *ctx)
+{
+	size_t i, n = 1;
+
+	for (i = 0; i < ctx->len; i++)
+		if (ctx->code[i] == '\n')
+			n++;
+	ctx->line_at = malloc(n * sizeof(*ctx->line_at));
+	if (ctx->line_at == NULL)
+		return -1;
+	ctx->line_at[0] = 0;
+	ctx->nlines = 1;
+	for (i = 0; i < ctx->len; i++)
+		if (ctx->code[i] == '\n')
+			ctx->line_at[ctx->nlines++] = i + 1;
+	return 0;
+}
+
+/* Whether NAME at P (bounded by END) is followed by blanks and a single '='. */
+static int assigns_at(const char *p, const char *end, const char *name)
+{
+	size_t nl = strlen(name);
+
+	if ((size_t)(end - p) < nl || memcmp(p, name, nl) != 0)
+		return 0;
+	p += nl;
+	if (p < end && is_ident(*p))
+		return 0;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return p < end && *p == '=' && (p + 1 >= end || p[1] != '=');
+}
+
+/* The bounds of line LN (1-based) in ctx->code. */
+static void cfg_line(const struct cfg_ctx *ctx, int ln, const char **b, const char **e)
+{
+	*b = ctx->code + ctx->line_at[ln - 1];
+	*e = ln < ctx->nlines ? ctx->code + ctx->line_at[ln] : ctx->code + ctx->len;
+}
+
+/* The line, at or above END, where the statement assigning NAME starts. */
+static int cfg_stmt_line(const struct cfg_ctx *ctx, int end, const char *name)
+{
+	const char *b, *e;
+	int ln;
+
+	if (ctx->line_at == NULL || end < 1 || end > ctx->nlines)
+		return end;
+	for (ln = end; ln >= 1; ln--) {
+		cfg_line(ctx, ln, &b, &e);
+		while (b < e && (*b == ' ' || *b == '\t'))
+			b++;
+		if (assigns_at(b, e, name))
+			return ln;
+		if ((size_t)(e - b) > 3 && memcmp(b, "_G.", 3) == 0 && assigns_at(b + 3, e, name))
+			return ln;
+	}
+	return end;
+}
+
+/* The first line of the current statement that assigns field NAME. */
+static int cfg_sub_line(const struct cfg_ctx *ctx, const char *name)
+{
+	const char *b, *e, *p;
+	int ln;
+
+	if (ctx->line_at == NULL || ctx->cur_start < 1 || ctx->cur_end > ctx->nlines)
+		return ctx->cur_start;
+	for (ln = ctx->cur_start; ln <= ctx->cur_end; ln++) {
+		cfg_line(ctx, ln, &b, &e);
+		for (p = b; p < e; p++)
+			if ((p == b || !is_ident(p[-1])) && assigns_at(p, e, name))
+				return ln;
+	}
+	return ctx->cur_start;
+}
+
 static int cfg_fail(struct cfg_ctx *ctx, int line, const char *key, const char *fmt, ...)
 {
 	char msg[512];
@@ -584,6 +678,7 @@ static int cfg_only(struct cfg_ctx *ctx, lua_State *L, int idx, int line, const 
 					break;
 			if (allowed[i] == NULL) {
 				snprintf(key, sizeof(key), "%s.%s", name, k);
+				line = cfg_sub_line(ctx, k); /* K stays alive in the table */
 				lua_pop(L, 1);
 				return cfg_fail(ctx, line, key, "unknown key");
 			}
@@ -638,14 +733,16 @@ static int key_tls(struct cfg_ctx *ctx, lua_State *L, int v, int line)
 	if (cfg_field(L, v, "cert") == LUA_TNIL)
 		rc = cfg_fail(ctx, line, "tls.cert", "missing (tls needs cert and key)");
 	else
-		rc = cfg_string(ctx, L, lua_gettop(L), line, "tls.cert", &ctx->n->tls_cert);
+		rc = cfg_string(ctx, L, lua_gettop(L), cfg_sub_line(ctx, "cert"), "tls.cert",
+				&ctx->n->tls_cert);
 	lua_pop(L, 1);
 	if (rc < 0)
 		return rc;
 	if (cfg_field(L, v, "key") == LUA_TNIL)
 		rc = cfg_fail(ctx, line, "tls.key", "missing (tls needs cert and key)");
 	else
-		rc = cfg_string(ctx, L, lua_gettop(L), line, "tls.key", &ctx->n->tls_key);
+		rc = cfg_string(ctx, L, lua_gettop(L), cfg_sub_line(ctx, "key"), "tls.key",
+				&ctx->n->tls_key);
 	lua_pop(L, 1);
 	return rc;
 }
@@ -683,7 +780,7 @@ static int key_lineage(struct cfg_ctx *ctx, lua_State *L, int v, int line)
 	    cfg_only(ctx, L, v, line, "lineage", allowed) < 0)
 		return -1;
 	if (cfg_field(L, v, "max_depth") != LUA_TNIL) {
-		rc = cfg_int(ctx, L, lua_gettop(L), line, "lineage.max_depth", 1, 100, &x);
+		rc = cfg_int(ctx, L, lua_gettop(L), cfg_sub_line(ctx, "max_depth"), "lineage.max_depth", 1, 100, &x);
 		if (rc == 0)
 			ctx->n->lineage_max_depth = (int)x;
 	}
@@ -691,7 +788,7 @@ static int key_lineage(struct cfg_ctx *ctx, lua_State *L, int v, int line)
 	if (rc < 0)
 		return rc;
 	if (cfg_field(L, v, "hop_cap") != LUA_TNIL) {
-		rc = cfg_int(ctx, L, lua_gettop(L), line, "lineage.hop_cap", 1, 100000, &x);
+		rc = cfg_int(ctx, L, lua_gettop(L), cfg_sub_line(ctx, "hop_cap"), "lineage.hop_cap", 1, 100000, &x);
 		if (rc == 0)
 			ctx->n->lineage_hop_cap = (int)x;
 	}
@@ -710,7 +807,7 @@ static int key_http(struct cfg_ctx *ctx, lua_State *L, int v, int line)
 	if (cfg_table(ctx, L, v, line, "http") < 0 || cfg_only(ctx, L, v, line, "http", allowed) < 0)
 		return -1;
 	if (cfg_field(L, v, "threads") != LUA_TNIL) {
-		rc = cfg_int(ctx, L, lua_gettop(L), line, "http.threads", 1, 256, &x);
+		rc = cfg_int(ctx, L, lua_gettop(L), cfg_sub_line(ctx, "threads"), "http.threads", 1, 256, &x);
 		if (rc == 0)
 			ctx->n->http_threads = (int)x;
 	}
@@ -721,13 +818,14 @@ static int key_http(struct cfg_ctx *ctx, lua_State *L, int v, int line)
 	case LUA_TNIL:
 		break;
 	case LUA_TNUMBER:
-		rc = cfg_int(ctx, L, lua_gettop(L), line, "http.max_body", 1, body_max, &x);
+		rc = cfg_int(ctx, L, lua_gettop(L), cfg_sub_line(ctx, "max_body"), "http.max_body", 1,
+			     body_max, &x);
 		if (rc == 0)
 			ctx->n->max_body = x;
 		break;
 	case LUA_TSTRING:
 		if (config_parse_size(lua_tostring(L, -1), &x) < 0 || x < 1 || x > body_max)
-			rc = cfg_fail(ctx, line, "http.max_body",
+			rc = cfg_fail(ctx, cfg_sub_line(ctx, "max_body"), "http.max_body",
 				      "expected a size from 1 byte to 1GiB such as 65536, "
 				      "\"64KiB\" or \"8MiB\", got %s",
 				      cfg_got(L, -1, got, sizeof(got)));
@@ -735,7 +833,8 @@ static int key_http(struct cfg_ctx *ctx, lua_State *L, int v, int line)
 			ctx->n->max_body = x;
 		break;
 	default:
-		rc = cfg_fail(ctx, line, "http.max_body", "expected a size, got %s",
+		rc = cfg_fail(ctx, cfg_sub_line(ctx, "max_body"), "http.max_body",
+			      "expected a size, got %s",
 			      luaL_typename(L, -1));
 		break;
 	}
@@ -869,7 +968,8 @@ static const struct {
 };
 
 struct cfg_assign {
-	int line;
+	int line;        /* where the statement starts */
+	int end;         /* where Lua stored the value */
 	int known;       /* index in config_keys, or -1 */
 	const char *name;
 };
@@ -924,8 +1024,9 @@ static int cfg_collect(lua_State *L)
 			as = na;
 			cap = ncap;
 		}
-		as[n].line = line;
+		as[n].end = line;
 		as[n].name = lua_tostring(L, -1); /* held by the values table */
+		as[n].line = cfg_stmt_line(ctx, line, as[n].name);
 		as[n].known = -1;
 		for (k = 0; k < sizeof(config_keys) / sizeof(config_keys[0]); k++)
 			if (strcmp(as[n].name, config_keys[k].name) == 0)
@@ -939,6 +1040,8 @@ static int cfg_collect(lua_State *L)
 			cfg_fail(ctx, as[i].line, as[i].name, "unknown key");
 			goto out;
 		}
+		ctx->cur_start = as[i].line;
+		ctx->cur_end = as[i].end;
 		cfg_field(L, values, as[i].name);
 		if (config_keys[as[i].known].fn(ctx, L, lua_gettop(L), as[i].line) < 0)
 			goto out;
@@ -1038,6 +1141,12 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	ctx.path = path;
+	ctx.code = code;
+	ctx.len = len;
+	if (cfg_index_lines(&ctx) < 0) {
+		snprintf(err, errlen, "cannot load config '%s': out of memory", path);
+		goto out;
+	}
 	ctx.n = &n;
 	ctx.err = err;
 	ctx.errlen = errlen;
@@ -1096,6 +1205,7 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 out:
 	sandbox_destroy(sb);
 	config_release(&n);
+	free(ctx.line_at);
 	free(chunkname);
 	free(code);
 	return rc;
