@@ -323,8 +323,10 @@ static void add_query_pair(lua_State *L, struct request *r, const char *k, int v
 			      "list of them", k);
 	}
 	const char *v = lua_tolstring(L, -1, &vlen);
+	if (vlen >= MAX_URL)
+		luaL_error(L, "http: URL with its query is too long (at most %d bytes)", MAX_URL);
 	char *ek = curl_easy_escape(r->curl, k, 0);
-	char *ev = curl_easy_escape(r->curl, v, (int)(vlen > 65536 ? 65536 : vlen));
+	char *ev = curl_easy_escape(r->curl, v, (int)vlen);
 	int bad = !ek || !ev;
 	const char *sep = strchr(r->url, '?') ? "&" : "?";
 	if (!bad)
