@@ -1,0 +1,693 @@
+/*
+ * The PostgreSQL collector (lua/collectors/postgres.lua) against a real
+ * PostgreSQL (tests/lib/pg.h) loaded with tests/data/postgres/schema.sql,
+ * run the way a user runs it: `terrarium collect postgres --config CFG --data
+ * DIR` with the real binary ($TERRARIUM_BIN, default build/terrarium).  What
+ * it wrote is read back from DIR/catalog.db through the catalog API.
+ *
+ * In order (the tests share the server and the catalog):
+ *   1. a crawl as the superuser: datasets, fields, keys, comments,
+ *      descriptions, view lineage with columns, foreign keys, odd names,
+ *      row estimates, sizes, owners, the service entity and the tile;
+ *   2. a table is dropped: the next crawl marks it stale;
+ *   3. a crawl as a role with no table privileges: it succeeds, and warns
+ *      that it may not connect to the database it lacks CONNECT on;
+ *   4. the server is stopped: the crawl fails naming the connection, and the
+ *      catalog is unchanged.
+ * Every process started is bounded in time.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "tests/lib/pg.h"
+
+#define SCHEMA_SQL "tests/data/postgres/schema.sql"
+#define RUN_MS 120000   /* one `terrarium collect` */
+#define PSQL_MS 120000  /* loading the fixture */
+
+static struct pg_test_server pg;
+static int pg_up;
+static char dir[256];          /* temporary: config files, outputs, the data dir */
+static char data_dir[300];
+static char cfg_super[300], cfg_reader[300];
+static char ns[64];            /* "postgres://127.0.0.1:PORT" */
+static char out_path[300];     /* the last run's stdout and stderr */
+
+/* --- processes ---------------------------------------------------------------------- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Run ARGV with stdout and stderr into OUT_FILE, at most LIMIT_MS.  Returns
+ * the exit status, or -1 when it could not start, was killed by a signal, or
+ * ran too long (it is killed then).
+ */
+static int run_bounded(const char *const *argv, const char *out_file, long limit_ms)
+{
+	long long deadline = now_ms() + limit_ms;
+	int status = 0, fd;
+	pid_t pid, w;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		fd = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0)
+			_exit(126);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	for (;;) {
+		w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0)
+			return -1;
+		if (now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fprintf(stderr, "%s: killed after %ld ms\n", argv[0], limit_ms);
+			return -1;
+		}
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+		buf = malloc((size_t)n + 1);
+		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		}
+		if (buf)
+			buf[n] = '\0';
+	}
+	fclose(f);
+	return buf;
+}
+
+/* `terrarium collect postgres --config CFG --data DATA_DIR`: the exit status;
+ * *OUT (may be NULL) gets what it printed (malloc'd). */
+static int collect(const char *cfg, char **out)
+{
+	const char *bin = getenv("TERRARIUM_BIN");
+	int rc;
+
+	if (!bin || !*bin)
+		bin = "build/terrarium";
+	const char *argv[] = { bin, "collect", "postgres", "--config", cfg, "--data", data_dir, NULL };
+	rc = run_bounded(argv, out_path, RUN_MS);
+	char *text = slurp(out_path);
+	if (rc != 0 || getenv("TEST_VERBOSE"))
+		fprintf(stderr, "terrarium collect (%s) exited %d:\n%s\n", cfg, rc,
+			text ? text : "(no output)");
+	if (out)
+		*out = text;
+	else
+		free(text);
+	return rc;
+}
+
+/* Run SQL in database DB as the superuser. */
+static void exec_in(const char *db, const char *sql)
+{
+	char conninfo[600];
+	PGconn *c;
+	PGresult *r;
+
+	snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", pg.dsn, db);
+	c = PQconnectdb(conninfo);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("cannot connect to %s: %s", db, PQerrorMessage(c));
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A config for the collector connecting as USER. */
+static void write_config(const char *path, const char *user)
+{
+	char cwd[PATH_MAX], text[2 * PATH_MAX + 512];
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(text, sizeof(text),
+		 "-- written by test_collector_postgres\n"
+		 "collectors_dir = \"%s/lua/collectors\"\n"
+		 "plugins = {\n"
+		 "  postgres = { timeout = 100, query_timeout = 30,\n"
+		 "               dsn = \"host=127.0.0.1 port=%d user=%s dbname=postgres\" },\n"
+		 "}\n",
+		 cwd, pg.port, user);
+	write_file(path, text);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* --- the catalog -------------------------------------------------------------------- */
+
+static struct catalog *open_catalog(void)
+{
+	char path[400], err[256] = "";
+	struct catalog *cat;
+
+	snprintf(path, sizeof(path), "%s/catalog.db", data_dir);
+	cat = catalog_open(path, err, sizeof(err));
+	if (!cat)
+		fail_msg("cannot open %s: %s", path, err);
+	return cat;
+}
+
+/* The id of dataset NAME (db.schema.table) on the test server. */
+static const char *ds(const char *name)
+{
+	static char ids[8][CATALOG_ID_MAX + 1];
+	static int next;
+	char *id = ids[next++ % 8];
+
+	snprintf(id, CATALOG_ID_MAX + 1, "dataset:%s:%s", ns, name);
+	return id;
+}
+
+static json_t *entity(struct catalog *cat, const char *id)
+{
+	json_t *doc = NULL;
+	int rc = catalog_entity_get(cat, id, &doc);
+
+	if (rc != 0)
+		fail_msg("entity '%s' not in the catalog (%d)", id, rc);
+	return doc;
+}
+
+static const char *str(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (!json_is_string(v))
+		fail_msg("'%s' is not a string", key);
+	return json_string_value(v);
+}
+
+static json_t *prop(const json_t *doc, const char *key)
+{
+	return json_object_get(json_object_get(doc, "properties"), key);
+}
+
+static json_t *field(const json_t *doc, const char *name)
+{
+	size_t i;
+	json_t *f;
+
+	json_array_foreach(json_object_get(doc, "fields"), i, f)
+		if (strcmp(str(f, "name"), name) == 0)
+			return f;
+	fail_msg("no field '%s' in %s", name, str(doc, "id"));
+	return NULL;
+}
+
+/* Whether DOC's KEY ("upstream"/"downstream") list holds ID with edge KIND. */
+static int linked(const json_t *doc, const char *key, const char *id, const char *kind)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(doc, key), i, e)
+		if (strcmp(str(e, "id"), id) == 0 && strcmp(str(e, "kind"), kind) == 0)
+			return 1;
+	return 0;
+}
+
+static void assert_json_eq(const json_t *got, const char *want_text)
+{
+	json_t *want = json_loads(want_text, JSON_DECODE_ANY, NULL);
+
+	assert_non_null(want);
+	if (!json_equal(got, want)) {
+		char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+		fail_msg("expected %s, got %s", want_text, g ? g : "(nothing)");
+	}
+	json_decref(want);
+}
+
+/* The whole catalog as catalog_export() writes it (malloc'd). */
+static char *export_text(void)
+{
+	struct catalog *cat = open_catalog();
+	char err[256] = "", *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	if (catalog_export(cat, f, err, sizeof(err)) < 0)
+		fail_msg("export: %s", err);
+	fclose(f);
+	catalog_close(cat);
+	return buf;
+}
+
+/* The edge SRC -> DST of KIND from the export (new reference), or NULL. */
+static json_t *export_edge(const char *text, const char *src, const char *dst, const char *kind)
+{
+	const char *line = text;
+
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		json_t *j = json_loadb(line, n, 0, NULL);
+
+		if (j && strcmp(str(j, "type"), "edge") == 0 && strcmp(str(j, "src"), src) == 0 &&
+		    strcmp(str(j, "dst"), dst) == 0 && strcmp(str(j, "kind"), kind) == 0)
+			return j;
+		json_decref(j);
+		line = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* Whether TEXT holds S, as it is or with its quotes escaped (\") as the
+ * process log writes them. */
+static int mentions(const char *text, const char *s)
+{
+	char esc[512];
+	size_t j = 0;
+
+	for (size_t i = 0; s[i] && j + 2 < sizeof(esc); i++) {
+		if (s[i] == '"')
+			esc[j++] = '\\';
+		esc[j++] = s[i];
+	}
+	esc[j] = '\0';
+	return strstr(text, s) != NULL || strstr(text, esc) != NULL;
+}
+
+/* --- setup ---------------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	char err[1024] = "", psql[300], log_path[400];
+	(void)state;
+
+	snprintf(dir, sizeof(dir), "/tmp/terrarium-pgcoll-XXXXXX");
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+		return -1;
+	}
+	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
+	snprintf(out_path, sizeof(out_path), "%s/collect.out", dir);
+	snprintf(cfg_super, sizeof(cfg_super), "%s/super.lua", dir);
+	snprintf(cfg_reader, sizeof(cfg_reader), "%s/reader.lua", dir);
+	if (pg_test_start(&pg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cannot start PostgreSQL: %s\n", err);
+		return -1;
+	}
+	pg_up = 1;
+	snprintf(ns, sizeof(ns), "postgres://127.0.0.1:%d", pg.port);
+	snprintf(psql, sizeof(psql), "%s/psql", pg.bindir);
+	snprintf(log_path, sizeof(log_path), "%s/psql.out", dir);
+	const char *argv[] = { psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.dsn, "-f",
+			       SCHEMA_SQL, NULL };
+	if (run_bounded(argv, log_path, PSQL_MS) != 0) {
+		char *text = slurp(log_path);
+		fprintf(stderr, "loading %s failed:\n%s\n", SCHEMA_SQL, text ? text : "");
+		free(text);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (pg_up)
+		pg_test_stop(&pg);
+	if (dir[0] && !getenv("TEST_KEEP"))
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+/* --- 1. the first crawl ---------------------------------------------------------------- */
+
+static void test_crawl(void **state)
+{
+	struct catalog *cat;
+	json_t *d, *f, *e;
+	char *out = NULL, *text;
+	(void)state;
+
+	write_config(cfg_super, "postgres");
+	assert_int_equal(collect(cfg_super, &out), 0);
+	free(out);
+	cat = open_catalog();
+
+	/* a table: kind, subtype, platform, description, owner, rows, size, keys */
+	d = entity(cat, ds("shop.public.customers"));
+	assert_string_equal(str(d, "kind"), "dataset");
+	assert_string_equal(str(d, "namespace"), ns);
+	assert_string_equal(str(d, "name"), "shop.public.customers");
+	assert_string_equal(str(d, "subtype"), "table");
+	assert_string_equal(str(d, "platform"), "postgres");
+	assert_string_equal(str(d, "display_name"), "customers");
+	assert_string_equal(str(d, "description"), "People who bought something");
+	assert_false(json_is_true(json_object_get(d, "stale")));
+	assert_json_eq(prop(d, "owner"), "\"postgres\"");
+	assert_json_eq(json_object_get(d, "owners"), "[\"postgres\"]");
+	assert_json_eq(prop(d, "rows"), "120");
+	assert_true(json_integer_value(prop(d, "size_bytes")) >= 8192);
+	assert_json_eq(prop(d, "primary_key"), "[\"id\"]");
+	assert_json_eq(prop(d, "database"), "\"shop\"");
+	assert_json_eq(prop(d, "schema"), "\"public\"");
+	assert_int_equal(json_array_size(json_object_get(d, "fields")), 4);
+	f = field(d, "id");
+	assert_string_equal(str(f, "type"), "integer");
+	assert_true(json_is_false(json_object_get(f, "nullable")));
+	assert_json_eq(json_object_get(f, "ordinal"), "1");
+	assert_json_eq(json_object_get(json_object_get(f, "properties"), "primary_key"), "true");
+	f = field(d, "email");
+	assert_string_equal(str(f, "description"), "login and contact address");
+	assert_true(json_is_false(json_object_get(f, "nullable")));
+	assert_json_eq(json_object_get(json_object_get(f, "properties"), "unique"), "true");
+	f = field(d, "name");
+	assert_string_equal(str(f, "type"), "character varying(100)");
+	assert_true(json_is_true(json_object_get(f, "nullable")));
+	f = field(d, "created_at");
+	assert_string_equal(str(f, "type"), "timestamp with time zone");
+	assert_json_eq(json_object_get(json_object_get(f, "properties"), "default"), "\"now()\"");
+	/* the order table points at it (foreign key) */
+	assert_true(linked(d, "upstream", ds("shop.sales.orders"), "relationship"));
+	json_decref(d);
+
+	/* another owner, an identity column, defaults, a column comment, a reference */
+	d = entity(cat, ds("shop.sales.orders"));
+	assert_string_equal(str(d, "description"), "One row per order");
+	assert_json_eq(prop(d, "owner"), "\"shop_owner\"");
+	assert_json_eq(prop(d, "rows"), "500");
+	assert_json_eq(json_object_get(json_object_get(field(d, "id"), "properties"), "identity"),
+		       "\"always\"");
+	f = field(d, "amount");
+	assert_string_equal(str(f, "type"), "numeric(12,2)");
+	assert_string_equal(str(f, "description"), "total in EUR");
+	assert_json_eq(json_object_get(json_object_get(f, "properties"), "default"), "\"0\"");
+	assert_json_eq(json_object_get(json_object_get(field(d, "status"), "properties"), "default"),
+		       "\"'new'::text\"");
+	assert_true(json_is_true(json_object_get(field(d, "note"), "nullable")));
+	assert_json_eq(json_object_get(json_object_get(field(d, "customer_id"), "properties"),
+				       "references"),
+		       "\"shop.public.customers.id\"");
+	assert_true(linked(d, "downstream", ds("shop.public.customers"), "relationship"));
+	assert_true(linked(d, "downstream", ds("shop.sales.order_totals"), "lineage"));
+	json_decref(d);
+
+	/* a view on the table, a view on that view, a materialized view on both */
+	d = entity(cat, ds("shop.sales.order_totals"));
+	assert_string_equal(str(d, "subtype"), "view");
+	assert_string_equal(str(d, "description"), "Spend per customer");
+	assert_true(linked(d, "upstream", ds("shop.sales.orders"), "lineage"));
+	assert_json_eq(json_object_get(d, "upstream_total"), "1");
+	assert_non_null(strstr(json_string_value(prop(d, "definition")), "sum(o.amount)"));
+	assert_string_equal(str(field(d, "total"), "type"), "numeric");
+	json_decref(d);
+	d = entity(cat, ds("shop.sales.big_spenders"));
+	assert_string_equal(str(d, "subtype"), "view");
+	assert_true(linked(d, "upstream", ds("shop.sales.order_totals"), "lineage"));
+	assert_json_eq(json_object_get(d, "upstream_total"), "1");
+	json_decref(d);
+	d = entity(cat, ds("shop.sales.customer_report"));
+	assert_string_equal(str(d, "subtype"), "materialized_view");
+	assert_true(linked(d, "upstream", ds("shop.sales.big_spenders"), "lineage"));
+	assert_true(linked(d, "upstream", ds("shop.public.customers"), "lineage"));
+	assert_json_eq(json_object_get(d, "upstream_total"), "2");
+	assert_json_eq(prop(d, "rows"), "70");
+	json_decref(d);
+
+	/* a partitioned table and its partition; an unlogged table */
+	d = entity(cat, ds("shop.public.events"));
+	assert_string_equal(str(d, "subtype"), "partitioned_table");
+	assert_json_eq(prop(d, "partition_key"), "\"RANGE (at)\"");
+	json_decref(d);
+	d = entity(cat, ds("shop.public.events_2024"));
+	assert_string_equal(str(d, "subtype"), "table");
+	assert_json_eq(prop(d, "partition_of"), "\"shop.public.events\"");
+	json_decref(d);
+	d = entity(cat, ds("shop.public.scratch"));
+	assert_json_eq(prop(d, "persistence"), "\"unlogged\"");
+	json_decref(d);
+
+	/* odd names are data, stored exactly */
+	d = entity(cat, ds("shop.Odd Schema.we\"ird <script>alert(1)</script> tâble ☃"));
+	assert_string_equal(str(d, "display_name"), "we\"ird <script>alert(1)</script> tâble ☃");
+	assert_string_equal(str(d, "description"), "<img src=x onerror=alert(1)> & \"quotes\"");
+	assert_json_eq(prop(d, "schema"), "\"Odd Schema\"");
+	f = field(d, "ĉu \"quoted\"?");
+	assert_json_eq(json_object_get(json_object_get(f, "properties"), "default"),
+		       "\"'<b>x</b>'::text\"");
+	assert_string_equal(str(field(d, "col with space"), "type"), "integer");
+	json_decref(d);
+
+	/* the second database */
+	d = entity(cat, ds("analytics.marts.daily_revenue"));
+	assert_string_equal(str(field(d, "revenue"), "description"), "sum of order amounts");
+	json_decref(d);
+	d = entity(cat, ds("analytics.marts.weekly_revenue"));
+	assert_true(linked(d, "upstream", ds("analytics.marts.daily_revenue"), "lineage"));
+	json_decref(d);
+
+	/* no system catalogs */
+	d = NULL;
+	assert_int_equal(catalog_entity_get(cat, ds("shop.pg_catalog.pg_class"), &d),
+			 CATALOG_ENOTFOUND);
+	assert_int_equal(catalog_entity_get(cat, ds("shop.information_schema.tables"), &d),
+			 CATALOG_ENOTFOUND);
+
+	/* the server */
+	char sid[200];
+	snprintf(sid, sizeof(sid), "service:%s:server", ns);
+	d = entity(cat, sid);
+	assert_string_equal(str(d, "kind"), "service");
+	assert_string_equal(str(d, "platform"), "postgres");
+	assert_non_null(strchr(json_string_value(prop(d, "version")), '.'));
+	assert_json_eq(prop(d, "databases"), "[\"analytics\", \"postgres\", \"shop\"]");
+	json_decref(d);
+
+	/* the run is recorded, with its tile (version, databases, tables, connections, size) */
+	struct catalog_collector_state st;
+	memset(&st, 0, sizeof(st));
+	if (catalog_collector_state_get(cat, "postgres", &st) == 0 && st.tile) {
+		json_t *num = json_object_get(st.tile, "numbers");
+		assert_string_equal(str(st.tile, "status"), "up");
+		assert_json_eq(json_object_get(num, "databases"), "3");
+		/* customers orders products order_lines Odd events events_2024 scratch doomed
+		 * daily_revenue (+ postgres has none) */
+		assert_json_eq(json_object_get(num, "tables"), "10");
+		assert_json_eq(json_object_get(num, "views"), "4");
+		assert_true(json_integer_value(json_object_get(num, "connections")) >= 1);
+		assert_non_null(strstr(json_string_value(json_object_get(num, "size")), "MiB"));
+		json_decref(st.tile);
+	} else {
+		fail_msg("no tile stored for the collector after `terrarium collect`");
+	}
+	catalog_close(cat);
+
+	/* edge properties: the columns a view reads, the column pairs of a foreign key */
+	text = export_text();
+	e = export_edge(text, ds("shop.sales.orders"), ds("shop.sales.order_totals"), "lineage");
+	assert_non_null(e);
+	assert_string_equal(str(e, "source"), "collector:postgres");
+	assert_json_eq(json_object_get(e, "properties"), "{\"columns\": [\"amount\", \"customer_id\"]}");
+	json_decref(e);
+	e = export_edge(text, ds("shop.public.customers"), ds("shop.sales.customer_report"),
+			"lineage");
+	assert_non_null(e);
+	assert_json_eq(json_object_get(e, "properties"), "{\"columns\": [\"email\", \"id\"]}");
+	json_decref(e);
+	e = export_edge(text, ds("shop.sales.orders"), ds("shop.public.customers"), "relationship");
+	assert_non_null(e);
+	assert_json_eq(json_object_get(e, "properties"),
+		       "{\"columns\": [[\"customer_id\", \"id\"]], \"constraints\": [{\"name\": "
+		       "\"orders_customer_fk\", \"on_delete\": \"cascade\", \"on_update\": "
+		       "\"no action\"}]}");
+	json_decref(e);
+	e = export_edge(text, ds("shop.sales.order_lines"), ds("shop.sales.products"),
+			"relationship");
+	assert_non_null(e);
+	assert_json_eq(json_object_get(json_object_get(e, "properties"), "columns"),
+		       "[[\"sku\", \"sku\"], [\"region\", \"region\"]]");
+	json_decref(e);
+	/* a foreign key is not lineage */
+	assert_null(export_edge(text, ds("shop.sales.orders"), ds("shop.public.customers"),
+				"lineage"));
+	free(text);
+}
+
+/* --- 2. a dropped table is stale ---------------------------------------------------------- */
+
+static void test_dropped_table_is_stale(void **state)
+{
+	struct catalog *cat;
+	json_t *d;
+	(void)state;
+
+	cat = open_catalog();
+	d = entity(cat, ds("shop.public.doomed"));
+	assert_false(json_is_true(json_object_get(d, "stale")));
+	json_decref(d);
+	catalog_close(cat);
+
+	exec_in("shop", "DROP TABLE public.doomed");
+	assert_int_equal(collect(cfg_super, NULL), 0);
+
+	cat = open_catalog();
+	d = entity(cat, ds("shop.public.doomed"));
+	assert_true(json_is_true(json_object_get(d, "stale")));
+	json_decref(d);
+	d = entity(cat, ds("shop.public.customers"));
+	assert_false(json_is_true(json_object_get(d, "stale")));
+	json_decref(d);
+	catalog_close(cat);
+}
+
+/* --- 3. a read-only role ---------------------------------------------------------------------- */
+
+static void test_read_only_role(void **state)
+{
+	struct catalog *cat;
+	json_t *d, *runs = NULL, *log;
+	char *out = NULL, *all;
+	size_t i, n = 0;
+	(void)state;
+
+	write_config(cfg_reader, "reader");
+	assert_int_equal(collect(cfg_reader, &out), 0);
+
+	/* the warnings name the missing privilege, on the process log or with the run */
+	cat = open_catalog();
+	assert_int_equal(catalog_collector_runs(cat, "postgres", 1, &runs), 0);
+	assert_int_equal(json_array_size(runs), 1);
+	assert_string_equal(str(json_array_get(runs, 0), "status"), "ok");
+	log = json_object_get(json_array_get(runs, 0), "log");
+	for (i = 0; i < json_array_size(log); i++)
+		n += strlen(json_string_value(json_array_get(log, i))) + 1;
+	all = calloc(1, n + strlen(out ? out : "") + 2);
+	assert_non_null(all);
+	strcat(all, out ? out : "");
+	for (i = 0; i < json_array_size(log); i++) {
+		strcat(all, json_string_value(json_array_get(log, i)));
+		strcat(all, "\n");
+	}
+	if (!mentions(all, "missing privilege: CONNECT on database \"analytics\""))
+		fail_msg("no warning naming CONNECT on analytics in:\n%s", all);
+	/* its size needs CONNECT too */
+	assert_true(mentions(all, "CONNECT on database \"analytics\" (or membership in "
+				  "pg_read_all_stats), to read its size"));
+	/* and nothing is said of what the role may do */
+	assert_false(mentions(all, "database \"shop\""));
+	assert_false(mentions(all, "database \"postgres\""));
+	free(all);
+	free(out);
+	json_decref(runs);
+
+	/* shop is crawled in full without any table privilege... */
+	d = entity(cat, ds("shop.sales.orders"));
+	assert_false(json_is_true(json_object_get(d, "stale")));
+	assert_json_eq(prop(d, "rows"), "500");
+	assert_string_equal(str(field(d, "amount"), "description"), "total in EUR");
+	assert_true(linked(d, "downstream", ds("shop.sales.order_totals"), "lineage"));
+	json_decref(d);
+	/* ...and analytics, which it may not connect to, is no longer seen */
+	d = entity(cat, ds("analytics.marts.daily_revenue"));
+	assert_true(json_is_true(json_object_get(d, "stale")));
+	json_decref(d);
+	catalog_close(cat);
+}
+
+/* --- 4. the server is down --------------------------------------------------------------- */
+
+static void test_server_down(void **state)
+{
+	char *before, *after, *out = NULL;
+	(void)state;
+
+	/* back to the full view first, so that a failed run has something to keep */
+	assert_int_equal(collect(cfg_super, NULL), 0);
+	before = export_text();
+	pg_test_stop(&pg);
+	pg_up = 0;
+
+	assert_int_equal(collect(cfg_super, &out), 1);
+	assert_non_null(out);
+	if (!strstr(out, "postgres: cannot connect to 127.0.0.1:"))
+		fail_msg("the failure does not name the connection:\n%s", out);
+	free(out);
+	after = export_text();
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crawl),
+		cmocka_unit_test(test_dropped_table_is_stale),
+		cmocka_unit_test(test_read_only_role),
+		cmocka_unit_test(test_server_down),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
