@@ -60,6 +60,8 @@ static sqlite3 *wopen(struct catalog *cat, char *err, size_t errlen)
 		goto fail;
 	}
 	sqlite3_busy_timeout(db, WRITE_BUSY_MS);
+	/* As the catalog's own writer: WAL with NORMAL sync. */
+	sqlite3_exec(db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
 		seterr(err, errlen, "cannot write to catalog '%s': %s", path, sqlite3_errmsg(db));
 		goto fail;
