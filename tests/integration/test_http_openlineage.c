@@ -46,7 +46,7 @@ static long post_raw(const char *body, const char *token, json_t **reply)
 	assert_int_equal(rc, 0);
 	if (reply)
 		*reply = json_loadb(r.body, r.len, 0, NULL);
-	if (r.status != 201 && r.status != 400)
+	if (r.status >= 500 || r.status == 0)
 		fprintf(stderr, "POST /api/v1/lineage: %ld %.500s\n", r.status, r.body);
 	long st = r.status;
 	th_resp_free(&r);
