@@ -7,10 +7,15 @@
  *   terrarium lineage ID [--depth N] [--direction D] [--format json|svg|dot] [--data DIR]
  *   terrarium export [--output FILE] [--data DIR]
  *   terrarium import [FILE|-] [--data DIR]
+ *   terrarium collect NAME [--dry-run] [--json] [--config FILE] [--data DIR]
+ *   terrarium plugin new NAME [--dir DIR]
+ *   terrarium plugin test FILE_test.lua [--config FILE]
  *
  * Exit status: 0 success, 1 failure, 2 bad usage or bad config.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,11 +30,13 @@
 #include "catalog/search.h"
 #include "hub/api.h"
 #include "hub/auth.h"
+#include "hub/collector.h"
 #include "hub/config.h"
 #include "hub/http.h"
 #include "hub/log.h"
 #include "hub/plugins.h"
 #include "hub/render.h"
+#include "hub/sched.h"
 
 #define TERRARIUM_VERSION "0.1.0"
 #define EXIT_USAGE 2
@@ -62,6 +69,9 @@ static const char usage_main[] =
 	"  lineage ID     print an entity's lineage as JSON, SVG or DOT\n"
 	"  export         write the whole catalog as JSON lines\n"
 	"  import [FILE]  read JSON lines written by export (or batches) into the catalog\n"
+	"  collect NAME   run Lua collector NAME once and print what it emitted\n"
+	"  plugin new NAME        write a skeleton collector and its test\n"
+	"  plugin test FILE       run a collector's tests (FILE is NAME_test.lua)\n"
 	"\n"
 	"Every command takes --config FILE (a Lua config, see docs/configuration.md) and\n"
 	"--data DIR (default ./data; overrides the config).  `terrarium COMMAND --help`\n"
@@ -74,7 +84,11 @@ static const char usage_serve[] =
 	"Serve the UI, the REST API (/api/v1), /metrics, /healthz and /readyz.  The\n"
 	"catalog lives in DIR/catalog.db (created if missing).  --listen 127.0.0.1:0\n"
 	"picks a free port and logs it.  Flags override the config file.  SIGTERM or\n"
-	"SIGINT stops it: requests in flight finish and the catalog is closed cleanly.\n";
+	"SIGINT stops it: requests in flight finish, running collectors finish (each\n"
+	"within its own timeout), and the catalog is closed cleanly.\n"
+	"\n"
+	"Lua collectors: every `plugins` entry of the config with a file NAME.lua in\n"
+	"lua/collectors or DIR/collectors runs on its interval (docs/plugin-guide.md).\n";
 
 static const char usage_token[] =
 	"usage: terrarium token create --scope read|write|ingest|admin [--label TEXT]\n"
@@ -104,6 +118,36 @@ static const char usage_export[] =
 	"entities, edges, history and token hashes.  `terrarium import` reads it back\n"
 	"and loses nothing.\n";
 
+static const char usage_collect[] =
+	"usage: terrarium collect NAME [--dry-run] [--json] [--config FILE] [--data DIR]\n"
+	"\n"
+	"Run the Lua collector NAME once, in the foreground and without a server, with\n"
+	"its settings from the config's `plugins.NAME` (or none).  The file is\n"
+	"lua/collectors/NAME.lua, or DIR/collectors/NAME.lua.  What it emits is\n"
+	"written to the catalog as one snapshot (what it no longer reports turns\n"
+	"stale) and the run is recorded, as a scheduled run would be.\n"
+	"\n"
+	"  --dry-run   write nothing to the catalog; only print\n"
+	"  --json      print the batch (loadable by POST /api/v1/entities) with the\n"
+	"              tile, metrics and log, instead of a summary\n"
+	"\n"
+	"The collector's log lines go to standard error as they happen.  Exit status\n"
+	"1 when the run failed (the reason is on standard error), 2 for bad usage or\n"
+	"an unknown collector.\n";
+
+static const char usage_plugin[] =
+	"usage: terrarium plugin new NAME [--dir DIR]\n"
+	"       terrarium plugin test FILE_test.lua [--config FILE]\n"
+	"\n"
+	"new   write DIR/NAME.lua (DIR defaults to lua/collectors), a working collector\n"
+	"      to start from, and DIR/NAME_test.lua, its test; refuses to overwrite.\n"
+	"test  run a collector's test file: Lua in the collector sandbox where\n"
+	"      run_collector{...} runs FILE.lua (the test's name without _test) and\n"
+	"      returns what it emitted instead of writing it, with mock(), test(),\n"
+	"      assert_eq(), assert_match() and expect_emit() (docs/plugin-guide.md).\n"
+	"      Settings come from the config's `plugins.NAME` when --config is given.\n"
+	"      Prints one line per test(); exit status 1 when any failed.\n";
+
 static const char usage_import[] =
 	"usage: terrarium import [FILE|-] [--data DIR]\n"
 	"\n"
@@ -115,15 +159,16 @@ static const char usage_import[] =
 struct cmd_opts {
 	struct common c;
 	const char *scope, *label, *kind, *platform, *tag, *owner, *format, *direction, *output;
+	const char *dir;
 	long depth, hop_cap, limit, offset;
-	int json;
+	int json, dry_run;
 };
 
 static int parse_opts(int argc, char **argv, struct cmd_opts *o)
 {
 	enum { O_CONFIG = 1000, O_DATA, O_LISTEN, O_LOG, O_SCOPE, O_LABEL, O_KIND, O_PLATFORM,
 	       O_TAG, O_OWNER, O_FORMAT, O_DIRECTION, O_DEPTH, O_HOPCAP, O_LIMIT, O_OFFSET,
-	       O_JSON, O_OUTPUT, O_HELP };
+	       O_JSON, O_OUTPUT, O_HELP, O_DRY_RUN, O_DIR };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "data", required_argument, NULL, O_DATA },
@@ -144,6 +189,8 @@ static int parse_opts(int argc, char **argv, struct cmd_opts *o)
 		{ "json", no_argument, NULL, O_JSON },
 		{ "output", required_argument, NULL, O_OUTPUT },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "dry-run", no_argument, NULL, O_DRY_RUN },
+		{ "dir", required_argument, NULL, O_DIR },
 		{ NULL, 0, NULL, 0 },
 	};
 	long *num = NULL;
@@ -166,6 +213,8 @@ static int parse_opts(int argc, char **argv, struct cmd_opts *o)
 		case O_DIRECTION: o->direction = optarg; break;
 		case O_OUTPUT: o->output = optarg; break;
 		case O_JSON: o->json = 1; break;
+		case O_DRY_RUN: o->dry_run = 1; break;
+		case O_DIR: o->dir = optarg; break;
 		case O_DEPTH: num = &o->depth; break;
 		case O_HOPCAP: num = &o->hop_cap; break;
 		case O_LIMIT: num = &o->limit; break;
@@ -258,6 +307,32 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Where collectors are looked for: lua/collectors, then DATA_DIR/collectors.
+ * DIRS gets NULL-terminated pointers into BUF. */
+static void collector_dirs(const struct config *cfg, char *buf, size_t len, const char *dirs[3])
+{
+	snprintf(buf, len, "%s/collectors", cfg->data_dir);
+	dirs[0] = "lua/collectors";
+	dirs[1] = buf;
+	dirs[2] = NULL;
+}
+
+static struct sched *make_sched(const struct config *cfg, struct catalog *cat,
+				struct plugins *plugins, char *err, size_t errlen)
+{
+	char buf[4096];
+	const char *dirs[3];
+
+	collector_dirs(cfg, buf, sizeof(buf), dirs);
+	struct sched_env env = {
+		.cat = cat,
+		.plugins = plugins,
+		.plugins_cfg = cfg->plugins,
+		.dirs = dirs,
+	};
+	return sched_create(&env, err, errlen);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	struct cmd_opts o = { 0 };
@@ -266,6 +341,7 @@ static int cmd_serve(int argc, char **argv)
 	struct http_server *srv = NULL;
 	struct api api = { 0 };
 	struct plugins *plugins = NULL;
+	struct sched *sched = NULL;
 	char err[512];
 	int rc = 1;
 	double t0 = mono_s();
@@ -310,10 +386,6 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	api.srv = srv;
-	if (api_register(srv, &api) < 0) {
-		log_event(LOG_ERROR, "cannot register routes", NULL);
-		goto out;
-	}
 	struct plugins_env penv = { .srv = srv, .cat = cat, .cfg = &cfg, .data_dir = cfg.data_dir };
 	char plugdir[4096];
 	plugins = plugins_create(&penv);
@@ -322,9 +394,23 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	api.plugins = plugins;
+	/* The collector scheduler's routes go first: its GET /api/v1/plugins
+	 * lists the native plugins and the collectors (struct api has no
+	 * scheduler for get_plugins to ask). */
+	sched = make_sched(&cfg, cat, plugins, err, sizeof(err));
+	if (!sched) {
+		log_event(LOG_ERROR, "cannot start the collectors", "detail", err, NULL);
+		goto out;
+	}
+	if (sched_http_register(sched, srv) < 0 || api_register(srv, &api) < 0) {
+		log_event(LOG_ERROR, "cannot register routes", NULL);
+		goto out;
+	}
 	plugins_load_builtin(plugins);
 	snprintf(plugdir, sizeof(plugdir), "%s/plugins", cfg.data_dir);
 	plugins_load_dir(plugins, plugdir);
+	if (sched_start(sched) < 0 && sched_count(sched) > 0)
+		log_event(LOG_ERROR, "cannot start the collector workers", NULL);
 	char addr[300], ms[32];
 	char host[256];
 	int port;
@@ -339,6 +425,7 @@ static int cmd_serve(int argc, char **argv)
 	rc = 0;
 out:
 	http_stop(srv);
+	sched_destroy(sched);
 	plugins_destroy(plugins);
 	render_cache_destroy(api.svg_cache);
 	catalog_close(cat);
@@ -605,6 +692,444 @@ out:
 	return rc;
 }
 
+/* --- collectors ----------------------------------------------------------------- */
+
+/*
+ * The built-in plugins that register Lua modules (the collectors' bindings).
+ * The offline commands load only these: the other built-ins (ingest) serve
+ * HTTP routes and cannot start without a server.  A new binding is listed
+ * here as well as in hub/builtin.c.
+ */
+extern const struct trm_plugin http_plugin, postgres_plugin;
+
+static struct plugins *bindings_host(const struct config *cfg, struct catalog *cat,
+				     const char *data_dir)
+{
+	static const struct trm_plugin *const bindings[] = { &http_plugin, &postgres_plugin, NULL };
+	struct plugins_env env = { .srv = NULL, .cat = cat, .cfg = cfg, .data_dir = data_dir };
+	struct plugins *p = plugins_create(&env);
+	enum log_level level = log_get_level();
+	char err[512];
+
+	/* "plugin loaded" lines are news for a server, noise for a command. */
+	if (level < LOG_WARN)
+		log_set_level(LOG_WARN);
+	for (int i = 0; p && bindings[i]; i++)
+		if (plugins_add(p, bindings[i], err, sizeof(err)) < 0)
+			log_event(LOG_WARN, "binding not loaded", "detail", err, NULL);
+	log_set_level(level);
+	return p;
+}
+
+static void print_summary(const char *name, struct collector_result *r, int dry)
+{
+	json_t *ents = json_object_get(r->batch, "entities");
+	json_t *edges = json_object_get(r->batch, "edges");
+	json_t *v;
+	size_t i;
+
+	printf("collector %s: %s in %ld ms%s\n", name, r->ok ? "ok" : "failed", r->duration_ms,
+	       dry ? " (dry run: nothing written)" : r->ok ? "" : " (nothing written)");
+	printf("emitted %ld entit%s (%ld field%s), %ld edge%s\n", r->entities,
+	       r->entities == 1 ? "y" : "ies", r->fields, r->fields == 1 ? "" : "s", r->edges,
+	       r->edges == 1 ? "" : "s");
+	json_array_foreach(ents, i, v) {
+		char id[CATALOG_ID_MAX + 1];
+		const char *given = json_string_value(json_object_get(v, "id"));
+
+		if (i == 100) {
+			printf("  ... and %zu more\n", json_array_size(ents) - i);
+			break;
+		}
+		if (!given && catalog_id_format(json_string_value(json_object_get(v, "kind")),
+						json_string_value(json_object_get(v, "namespace")),
+						json_string_value(json_object_get(v, "name")), id,
+						sizeof(id)) == 0)
+			given = id;
+		printf("  %s\n", given ? given : "?");
+	}
+	json_array_foreach(edges, i, v) {
+		if (i == 100) {
+			printf("  ... and %zu more edges\n", json_array_size(edges) - i);
+			break;
+		}
+		printf("  %s -> %s (%s)\n", json_string_value(json_object_get(v, "src")),
+		       json_string_value(json_object_get(v, "dst")),
+		       json_string_value(json_object_get(v, "kind")));
+	}
+	if (r->tile) {
+		char *numbers = json_dumps(json_object_get(r->tile, "numbers"),
+					   JSON_COMPACT | JSON_ENCODE_ANY);
+		const char *title = json_string_value(json_object_get(r->tile, "title"));
+
+		printf("tile: %s%s%s%s %s\n", json_string_value(json_object_get(r->tile, "status")),
+		       title ? " \"" : "", title ? title : "", title ? "\"" : "",
+		       numbers ? numbers : "");
+		free(numbers);
+	}
+	json_array_foreach(r->metrics, i, v) {
+		char *labels = json_dumps(json_object_get(v, "labels"), JSON_COMPACT);
+
+		printf("metric: %s %s %g\n", json_string_value(json_object_get(v, "name")),
+		       labels ? labels : "{}", json_number_value(json_object_get(v, "value")));
+		free(labels);
+	}
+	if (r->ok && !dry)
+		printf("written: %ld created, %ld changed, %ld marked stale\n", r->stats.created,
+		       r->stats.changed, r->stats.staled);
+}
+
+static void print_json(struct collector_result *r, json_t *counts)
+{
+	json_t *lines = json_array();
+	const char *p = r->log;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+
+		json_array_append_new(lines, json_stringn(p, n));
+		p += n + (nl != NULL);
+	}
+	json_object_set(r->batch, "tile", r->tile ? r->tile : json_null());
+	json_object_set(r->batch, "metrics", r->metrics);
+	json_object_set_new(r->batch, "run",
+			    json_pack("{s:s, s:s?, s:I, s:O, s:o}", "status",
+				      r->ok ? "ok" : "failed", "error", r->ok ? NULL : r->error,
+				      "duration_ms", (json_int_t)r->duration_ms, "counts", counts,
+				      "log", lines));
+	json_dumpf(r->batch, stdout, JSON_INDENT(2));
+	putchar('\n');
+}
+
+static int cmd_collect(int argc, char **argv)
+{
+	struct cmd_opts o = { 0 };
+	struct config cfg;
+	struct catalog *cat = NULL;
+	struct plugins *plugins = NULL;
+	struct collector_result r = { 0 };
+	struct collector_spec spec = { 0 };
+	char err[512], buf[4096], path[4096], lib[4096];
+	const char *dirs[3];
+	json_t *counts = NULL;
+	int rc, found = 0;
+	int first = parse_opts(argc, argv, &o);
+
+	if (first == -2) {
+		fputs(usage_collect, stdout);
+		return 0;
+	}
+	if (first < 0 || first != argc - 1) {
+		if (first >= 0)
+			fprintf(stderr, "terrarium: collect takes one NAME\n");
+		fputs(usage_collect, stderr);
+		return EXIT_USAGE;
+	}
+	const char *name = argv[first];
+	if (!collector_name_valid(name)) {
+		fprintf(stderr, "terrarium: '%s' is not a collector name ([a-z][a-z0-9_]*, at most "
+				"31 characters)\n", name);
+		return EXIT_USAGE;
+	}
+	if ((rc = load_config(&o.c, &cfg)) != 0)
+		return rc;
+	rc = EXIT_USAGE;
+	collector_dirs(&cfg, buf, sizeof(buf), dirs);
+	for (int i = 0; dirs[i] && !found; i++) {
+		snprintf(path, sizeof(path), "%s/%s.lua", dirs[i], name);
+		found = access(path, R_OK) == 0;
+	}
+	if (!found) {
+		fprintf(stderr, "terrarium: no collector '%s': neither %s/%s.lua nor %s/%s.lua can "
+				"be read\n", name, dirs[0], name, dirs[1], name);
+		goto out;
+	}
+	spec.name = name;
+	spec.path = path;
+	spec.settings = json_object_get(cfg.plugins, name);
+	spec.lib_dir = collector_lib_dir(path, lib, sizeof(lib)) == 0 ? lib : NULL;
+	if (collector_settings_parse(spec.settings, &spec.set, err, sizeof(err)) < 0) {
+		fprintf(stderr, "terrarium: plugins.%s: %s\n", name, err);
+		goto out;
+	}
+	rc = 1;
+	if (!o.dry_run && !(cat = open_catalog(&cfg, 1)))
+		goto out;
+	plugins = bindings_host(&cfg, cat, cfg.data_dir);
+	if (!plugins) {
+		fprintf(stderr, "terrarium: out of memory\n");
+		goto out;
+	}
+	struct collector_env env = { .cat = cat, .plugins = plugins, .echo_logs = 1 };
+	collector_run(&spec, &env, &r);
+	counts = collector_result_counts(&r);
+	if (cat) {
+		struct catalog_collector_run rec = {
+			.collector = name,
+			.started_at = r.started_at,
+			.ended_at = r.ended_at,
+			.status = r.ok ? "ok" : "failed",
+			.error = r.ok ? NULL : r.error,
+			.counts = counts,
+			.log = r.log,
+		};
+
+		if (catalog_collector_run_record(cat, &rec, NULL, err, sizeof(err)) != 0)
+			fprintf(stderr, "terrarium: the run was not recorded: %s\n", err);
+	}
+	if (o.json)
+		print_json(&r, counts);
+	else
+		print_summary(name, &r, o.dry_run);
+	fflush(stdout);
+	if (!r.ok) {
+		fprintf(stderr, "terrarium: collector '%s' failed: %s\n", name, r.error);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(counts);
+	collector_result_release(&r);
+	plugins_destroy(plugins);
+	catalog_close(cat);
+	config_release(&cfg);
+	return rc;
+}
+
+/* The skeletons of `plugin new`; "@NAME@" becomes the collector's name. */
+static const char skeleton_collector[] =
+	"-- @NAME@: a Terrarium collector (docs/plugin-guide.md).\n"
+	"--\n"
+	"-- Turn it on in the config (terrarium.lua):\n"
+	"--   plugins = { @NAME@ = { interval = 300, namespace = \"example://localhost\",\n"
+	"--                          items = { \"alpha\", \"beta\" } } }\n"
+	"-- Try it:   terrarium collect @NAME@ --dry-run --config terrarium.lua\n"
+	"-- Test it:  terrarium plugin test lua/collectors/@NAME@_test.lua\n"
+	"--\n"
+	"-- `config` holds the settings above.  Everything emitted in one run is one\n"
+	"-- snapshot: what a run no longer emits is marked stale.  Raising an error fails\n"
+	"-- the run and changes nothing.\n"
+	"\n"
+	"local namespace = config.namespace or \"example://localhost\"\n"
+	"local items = config.items or { \"alpha\", \"beta\" }\n"
+	"\n"
+	"-- A real collector asks its system here, for instance:\n"
+	"--   local http = require \"http\"\n"
+	"--   local doc, err = http.get_json(config.url .. \"/api/items\", { timeout = 5 })\n"
+	"--   if not doc then error(err) end\n"
+	"\n"
+	"local job = emit.job{ namespace = namespace, name = \"@NAME@.loader\",\n"
+	"                      description = \"loads the items\" }\n"
+	"for i, item in ipairs(items) do\n"
+	"  local id = emit.dataset{\n"
+	"    namespace = namespace,\n"
+	"    name = item,\n"
+	"    subtype = \"table\",\n"
+	"    description = \"item \" .. i .. \" of \" .. #items,\n"
+	"    properties = { position = i },\n"
+	"    fields = { { name = \"id\", type = \"integer\", nullable = false },\n"
+	"               { name = \"value\", type = \"text\" } },\n"
+	"  }\n"
+	"  emit.edge(job, id)   -- the job writes the dataset\n"
+	"end\n"
+	"\n"
+	"tile{ status = \"up\", title = \"@NAME@\", description = namespace,\n"
+	"      numbers = { items = #items } }\n"
+	"metric(\"items\", #items)\n"
+	"log.info(\"collected\", { items = #items })\n";
+
+static const char skeleton_test[] =
+	"-- Tests of @NAME@.lua: terrarium plugin test lua/collectors/@NAME@_test.lua\n"
+	"-- run_collector{...} runs the collector with that config and returns what it\n"
+	"-- emitted (nothing is written).  See docs/plugin-guide.md.\n"
+	"\n"
+	"test(\"one dataset per item, written by the loader job\", function()\n"
+	"  local out = assert(run_collector{ namespace = \"example://test\", items = { \"a\", \"b\" } })\n"
+	"  assert_eq(#out.entities, 3)\n"
+	"  local a = expect_emit(out, { kind = \"dataset\", namespace = \"example://test\", name = \"a\" })\n"
+	"  assert_eq(#a.fields, 2)\n"
+	"  expect_emit(out, { src = \"job:example://test:@NAME@.loader\",\n"
+	"                     dst = \"dataset:example://test:b\" })\n"
+	"  assert_eq(out.tile.status, \"up\")\n"
+	"  assert_eq(out.tile.numbers, { items = 2 })\n"
+	"end)\n"
+	"\n"
+	"test(\"no items, no datasets\", function()\n"
+	"  local out = assert(run_collector{ items = {} })\n"
+	"  assert_eq(#out.entities, 1)   -- the job only\n"
+	"  assert_eq(out.metrics[1].value, 0)\n"
+	"end)\n";
+
+/* Write TEMPLATE with NAME into a new file PATH (never over an existing one). */
+static int write_skeleton(const char *path, const char *template_, const char *name)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	FILE *f;
+	int rc = 0;
+
+	if (fd < 0) {
+		fprintf(stderr, "terrarium: cannot create '%s': %s\n", path, strerror(errno));
+		return -1;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	for (const char *p = template_; *p; p++) {
+		if (strncmp(p, "@NAME@", 6) == 0) {
+			fputs(name, f);
+			p += 5;
+		} else {
+			fputc(*p, f);
+		}
+	}
+	if (fclose(f) != 0) {
+		fprintf(stderr, "terrarium: cannot write '%s': %s\n", path, strerror(errno));
+		rc = -1;
+	}
+	return rc;
+}
+
+static int plugin_new(const char *name, const char *dir)
+{
+	char path[4096], tpath[4096];
+
+	if (!collector_name_valid(name)) {
+		fprintf(stderr, "terrarium: '%s' is not a collector name ([a-z][a-z0-9_]*, at most "
+				"31 characters)\n", name);
+		return EXIT_USAGE;
+	}
+	if (snprintf(path, sizeof(path), "%s/%s.lua", dir, name) >= (int)sizeof(path) ||
+	    snprintf(tpath, sizeof(tpath), "%s/%s_test.lua", dir, name) >= (int)sizeof(tpath)) {
+		fprintf(stderr, "terrarium: --dir is too long\n");
+		return EXIT_USAGE;
+	}
+	if (access(path, F_OK) == 0 || access(tpath, F_OK) == 0) {
+		fprintf(stderr, "terrarium: '%s' exists already; not overwriting\n",
+			access(path, F_OK) == 0 ? path : tpath);
+		return 1;
+	}
+	/* mkdir -p DIR */
+	snprintf(tpath, sizeof(tpath), "%s", dir);
+	for (char *p = tpath + 1;; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(tpath, 0755) < 0 && errno != EEXIST) {
+			fprintf(stderr, "terrarium: cannot create directory '%s': %s\n", tpath,
+				strerror(errno));
+			return 1;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	snprintf(tpath, sizeof(tpath), "%s/%s_test.lua", dir, name);
+	if (write_skeleton(path, skeleton_collector, name) < 0)
+		return 1;
+	if (write_skeleton(tpath, skeleton_test, name) < 0) {
+		unlink(path);
+		return 1;
+	}
+	printf("wrote %s and %s\n"
+	       "test it:  terrarium plugin test %s\n"
+	       "try it:   terrarium collect %s --dry-run\n"
+	       "run it:   add  plugins = { %s = { interval = 300 } }  to the config\n",
+	       path, tpath, tpath, name, name);
+	return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int plugin_test(struct cmd_opts *o, const char *file)
+{
+	struct config cfg;
+	struct plugins *plugins = NULL;
+	struct collector_spec spec = { 0 };
+	struct collector_test_result tr = { 0 };
+	char path[4096], lib[4096], name[64], tmp[64] = "", err[512];
+	const char *base = strrchr(file, '/');
+	size_t n = strlen(file);
+	int rc;
+
+	base = base ? base + 1 : file;
+	if (n < 9 || strcmp(file + n - 9, "_test.lua") != 0 || n - 9 >= sizeof(path) - 4 ||
+	    strlen(base) - 9 >= sizeof(name)) {
+		fprintf(stderr, "terrarium: expected a test file named NAME_test.lua, got '%s'\n",
+			file);
+		return EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "%.*s.lua", (int)(n - 9), file);
+	snprintf(name, sizeof(name), "%.*s", (int)(strlen(base) - 9), base);
+	if (!collector_name_valid(name)) {
+		fprintf(stderr, "terrarium: '%s' is not a collector name\n", name);
+		return EXIT_USAGE;
+	}
+	if ((rc = load_config(&o->c, &cfg)) != 0)
+		return rc;
+	rc = EXIT_USAGE;
+	spec.name = name;
+	spec.path = path;
+	spec.settings = json_object_get(cfg.plugins, name);
+	spec.lib_dir = collector_lib_dir(path, lib, sizeof(lib)) == 0 ? lib : NULL;
+	if (collector_settings_parse(spec.settings, &spec.set, err, sizeof(err)) < 0) {
+		fprintf(stderr, "terrarium: plugins.%s: %s\n", name, err);
+		goto out;
+	}
+	rc = 1;
+	/* The bindings keep their files under a data directory: a scratch one. */
+	snprintf(tmp, sizeof(tmp), "/tmp/terrarium-plugin-test-XXXXXX");
+	if (!mkdtemp(tmp)) {
+		fprintf(stderr, "terrarium: cannot create a scratch directory: %s\n",
+			strerror(errno));
+		tmp[0] = '\0';
+		goto out;
+	}
+	plugins = bindings_host(&cfg, NULL, tmp);
+	struct collector_env env = { .plugins = plugins };
+	rc = collector_test(&spec, file, &env, &tr) == 0 ? 0 : 1;
+	fputs(tr.output ? tr.output : "", stdout);
+out:
+	collector_test_release(&tr);
+	plugins_destroy(plugins);
+	if (tmp[0])
+		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	config_release(&cfg);
+	return rc;
+}
+
+static int cmd_plugin(int argc, char **argv)
+{
+	struct cmd_opts o = { 0 };
+	int first = parse_opts(argc, argv, &o);
+
+	if (first == -2) {
+		fputs(usage_plugin, stdout);
+		return 0;
+	}
+	if (first < 0 || argc - first != 2 ||
+	    (strcmp(argv[first], "new") != 0 && strcmp(argv[first], "test") != 0)) {
+		if (first >= 0)
+			fprintf(stderr, "terrarium: expected 'plugin new NAME' or 'plugin test "
+					"FILE_test.lua'\n");
+		fputs(usage_plugin, stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[first], "new") == 0)
+		return plugin_new(argv[first + 1], o.dir ? o.dir : "lua/collectors");
+	return plugin_test(&o, argv[first + 1]);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -613,6 +1138,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "serve", cmd_serve },   { "token", cmd_token },   { "search", cmd_search },
 		{ "lineage", cmd_lineage }, { "export", cmd_export }, { "import", cmd_import },
+		{ "collect", cmd_collect }, { "plugin", cmd_plugin },
 	};
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
