@@ -193,9 +193,12 @@ static void test_bad_descriptors_refused(void **state)
 {
 	struct fixture *f = *state;
 	char err[256];
-	struct trm_plugin bad_name = { .abi = TRM_PLUGIN_ABI, .name = "Bad Name", .init = dummy_init };
-	struct trm_plugin no_init = { .abi = TRM_PLUGIN_ABI, .name = "noinit" };
-	struct trm_plugin good = { .abi = TRM_PLUGIN_ABI, .name = "good", .init = dummy_init };
+	/* The host keeps descriptors until it is destroyed: they must outlive it. */
+	static const struct trm_plugin bad_name = { .abi = TRM_PLUGIN_ABI, .name = "Bad Name",
+						    .init = dummy_init };
+	static const struct trm_plugin no_init = { .abi = TRM_PLUGIN_ABI, .name = "noinit" };
+	static const struct trm_plugin good = { .abi = TRM_PLUGIN_ABI, .name = "good",
+						.init = dummy_init };
 	assert_int_equal(plugins_add(f->plugins, &bad_name, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not valid"));
 	assert_int_equal(plugins_add(f->plugins, &no_init, err, sizeof(err)), -1);
