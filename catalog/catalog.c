@@ -82,7 +82,7 @@ enum wstmt {
 	W_EDGE_OLD,
 	W_EDGE_SET_STALE,
 	W_HIST_ADD,
-	W_FTS_DEL,
+	W_FTS_SRC,
 	W_FTS_PUT,
 	W_RUN_GET,
 	W_RUN_PUT,
@@ -145,18 +145,18 @@ static const char *const wsql[W_COUNT] = {
 	[W_EDGE_SET_STALE] = "UPDATE edges SET stale = 1"
 			     " WHERE src = ?1 AND dst = ?2 AND kind = ?3 AND source = ?4",
 	[W_HIST_ADD] = "INSERT INTO history(eid, at, source, change, detail) VALUES(?1, ?2, ?3, ?4, ?5)",
-	[W_FTS_DEL] = "DELETE FROM entity_fts WHERE rowid = ?1",
-	[W_FTS_PUT] =
-		"INSERT INTO entity_fts(rowid, name, display, namespace, description, fields, tags, owners)"
-		" SELECT e.eid, e.name, trim(e.display_name || ' ' || e.subtype), e.namespace,"
+	[W_FTS_SRC] =
+		"SELECT e.name, trim(e.display_name || ' ' || e.subtype), e.namespace,"
 		"  coalesce(e.user_description, e.description),"
-		"  coalesce((SELECT group_concat(f.name || ' ' || f.description, ' ') FROM"
-		"   (SELECT name, description FROM fields WHERE eid = ?1 ORDER BY ordinal, name) f), ''),"
-		"  coalesce((SELECT group_concat(t.tag, ' ') FROM"
-		"   (SELECT DISTINCT tag FROM tags WHERE eid = ?1 ORDER BY tag) t), ''),"
-		"  coalesce((SELECT group_concat(o.owner, ' ') FROM"
-		"   (SELECT DISTINCT owner FROM owners WHERE eid = ?1 ORDER BY owner) o), '')"
+		"  coalesce((SELECT group_concat(name || ' ' || description, ' ')"
+		"   FROM fields WHERE eid = ?1), ''),"
+		"  coalesce((SELECT group_concat(tag, ' ') FROM"
+		"   (SELECT tag FROM tags WHERE eid = ?1 GROUP BY tag)), ''),"
+		"  coalesce((SELECT group_concat(owner, ' ') FROM"
+		"   (SELECT owner FROM owners WHERE eid = ?1 GROUP BY owner)), '')"
 		" FROM entities e WHERE e.eid = ?1",
+	[W_FTS_PUT] = "INSERT OR REPLACE INTO entity_fts(rowid, name, display, namespace, description,"
+		      " fields, tags, owners) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[W_RUN_GET] = "SELECT state, started_at, ended_at, updated_at FROM runs WHERE run_id = ?1",
 	[W_RUN_PUT] = "INSERT OR REPLACE INTO runs(run_id, job_eid, state, started_at, ended_at,"
 		      " updated_at, event) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -694,24 +694,34 @@ static int check_fields(json_t *arr, char *err, size_t errlen)
 			}
 		}
 		v = json_object_get(f, "name");
-		snprintf(key, sizeof key, "fields[%zu].name", i);
 		if (!v) {
-			seterr(err, errlen, "%s: missing", key);
+			seterr(err, errlen, "fields[%zu].name: missing", i);
 			return -1;
 		}
-		if (doc_string(v, key, SHORT_MAX, 0, &s, err, errlen))
-			return -1;
-		if (!*s || has_ctl(s)) {
-			seterr(err, errlen, "%s: must be a non-empty printable string", key);
+		if (!json_is_string(v) || json_string_length(v) == 0 ||
+		    json_string_length(v) > SHORT_MAX ||
+		    strlen(json_string_value(v)) != json_string_length(v) ||
+		    has_ctl(json_string_value(v))) {
+			seterr(err, errlen,
+			       "fields[%zu].name: must be a non-empty printable string of at most %d"
+			       " bytes", i, SHORT_MAX);
 			return -1;
 		}
-		snprintf(key, sizeof key, "fields[%zu].type", i);
-		if (doc_string(json_object_get(f, "type"), key, SHORT_MAX, 1, &s, err, errlen))
-			return -1;
-		snprintf(key, sizeof key, "fields[%zu].description", i);
-		if (doc_string(json_object_get(f, "description"), key, CATALOG_TEXT_MAX, 1, &s, err,
-			       errlen))
-			return -1;
+		/* the keys are formatted only when they are needed for an error */
+		v = json_object_get(f, "type");
+		if (v && !(json_is_string(v) && json_string_length(v) <= SHORT_MAX &&
+			   strlen(json_string_value(v)) == json_string_length(v))) {
+			snprintf(key, sizeof key, "fields[%zu].type", i);
+			if (doc_string(v, key, SHORT_MAX, 1, &s, err, errlen))
+				return -1;
+		}
+		v = json_object_get(f, "description");
+		if (v && !(json_is_string(v) && json_string_length(v) <= CATALOG_TEXT_MAX &&
+			   strlen(json_string_value(v)) == json_string_length(v))) {
+			snprintf(key, sizeof key, "fields[%zu].description", i);
+			if (doc_string(v, key, CATALOG_TEXT_MAX, 1, &s, err, errlen))
+				return -1;
+		}
 		v = json_object_get(f, "nullable");
 		if (v && !json_is_boolean(v) && !json_is_null(v)) {
 			seterr(err, errlen, "fields[%zu].nullable: must be true, false or null", i);
@@ -723,9 +733,11 @@ static int check_fields(json_t *arr, char *err, size_t errlen)
 			return -1;
 		}
 		v = json_object_get(f, "properties");
-		snprintf(key, sizeof key, "fields[%zu].properties", i);
-		if (v && !json_is_null(v) && check_props(v, key, err, errlen))
-			return -1;
+		if (v && !json_is_null(v)) {
+			snprintf(key, sizeof key, "fields[%zu].properties", i);
+			if (check_props(v, key, err, errlen))
+				return -1;
+		}
 		v = json_object_get(f, "source");
 		if (v && !json_is_string(v)) {
 			seterr(err, errlen, "fields[%zu].source: must be a string", i);
@@ -1375,20 +1387,147 @@ static int hist_add(struct wctx *w, int64_t eid, const char *change, const json_
 	return rc;
 }
 
-/* Rewrite the FTS row of EID from the tables (EXISTED: a row is there to replace). */
-static int fts_refresh(struct wctx *w, int64_t eid, int existed)
+/*
+ * Rewrite the FTS row of EID from the tables.  The row is computed by a SELECT
+ * and written by a one-row INSERT OR REPLACE ... VALUES: an INSERT ... SELECT
+ * into FTS5 takes a statement savepoint, and FTS5 flushes its pending terms to
+ * a new segment at every savepoint, which makes bulk writes several times slower.
+ */
+static int fts_refresh(struct wctx *w, int64_t eid)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *src = W(w, W_FTS_SRC), *put = W(w, W_FTS_PUT);
+	int rc;
 
-	if (existed) {
-		st = W(w, W_FTS_DEL);
-		sqlite3_bind_int64(st, 1, eid);
-		if (wrun(w, st, "update the search index"))
-			return CATALOG_EIO;
+	sqlite3_bind_int64(src, 1, eid);
+	rc = sqlite3_step(src);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(src);
+		return rc == SQLITE_DONE ? 0 : wfail(w, "update the search index");
 	}
-	st = W(w, W_FTS_PUT);
-	sqlite3_bind_int64(st, 1, eid);
-	return wrun(w, st, "update the search index");
+	sqlite3_bind_int64(put, 1, eid);
+	for (int i = 0; i < 7; i++)
+		sqlite3_bind_value(put, i + 2, sqlite3_column_value(src, i));
+	rc = wrun(w, put, "update the search index");
+	sqlite3_reset(src);
+	return rc;
+}
+
+/* A growing string for search-index text; OOM is sticky. */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void sb_add(struct sbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (b->oom)
+		return;
+	if (b->len + n + 2 > b->cap) {
+		size_t ncap = (b->cap ? b->cap : 256);
+		char *tmp;
+
+		while (ncap < b->len + n + 2)
+			ncap *= 2;
+		tmp = realloc(b->p, ncap);
+		if (!tmp) {
+			b->oom = 1;
+			return;
+		}
+		b->p = tmp;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* Append " S" (or S when B is empty) unless S is empty. */
+static void sb_word(struct sbuf *b, const char *s)
+{
+	if (!*s)
+		return;
+	if (b->len)
+		sb_add(b, " ");
+	sb_add(b, s);
+}
+
+/* The distinct members of the string array ARR, sorted, space-separated. */
+static void sb_set(struct sbuf *b, json_t *arr)
+{
+	size_t n = json_array_size(arr), i;
+	const char **v;
+
+	if (!n)
+		return;
+	v = malloc(n * sizeof *v);
+	if (!v) {
+		b->oom = 1;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		v[i] = json_string_value(json_array_get(arr, i));
+	qsort(v, n, sizeof *v, cmp_strp);
+	for (i = 0; i < n; i++)
+		if (i == 0 || strcmp(v[i - 1], v[i]) != 0)
+			sb_word(b, v[i]);
+	free(v);
+}
+
+/*
+ * The FTS row of a new entity straight from its document D (whose members are
+ * all it has), as fts_refresh() would compute it from the tables.  Saves the
+ * read-back during bulk imports.
+ */
+static int fts_from_doc(struct wctx *w, int64_t eid, const struct doc *d)
+{
+	sqlite3_stmt *put = W(w, W_FTS_PUT);
+	struct sbuf display = { 0 }, fields = { 0 }, tags = { 0 }, owners = { 0 };
+	const char *desc = d->has_user_description && d->user_description ? d->user_description
+									   : nz(d->description);
+	size_t i;
+	json_t *f;
+	int rc;
+
+	sb_add(&display, "");
+	sb_add(&fields, "");
+	sb_add(&tags, "");
+	sb_add(&owners, "");
+	sb_word(&display, nz(d->display_name));
+	sb_word(&display, nz(d->subtype));
+	json_array_foreach(d->fields, i, f) {
+		const char *fd = json_string_value(json_object_get(f, "description"));
+
+		if (fields.len)
+			sb_add(&fields, " ");
+		sb_add(&fields, json_string_value(json_object_get(f, "name")));
+		sb_add(&fields, " ");
+		sb_add(&fields, fd ? fd : "");
+	}
+	sb_set(&tags, d->tags);
+	sb_set(&owners, d->owners);
+	if (display.oom || fields.oom || tags.oom || owners.oom) {
+		seterr(w->err, w->errlen, "out of memory");
+		rc = CATALOG_ENOMEM;
+		goto out;
+	}
+	sqlite3_bind_int64(put, 1, eid);
+	bind_text(put, 2, d->p.name);
+	bind_text(put, 3, display.p);
+	bind_text(put, 4, d->p.namespace_);
+	bind_text(put, 5, desc);
+	bind_text(put, 6, fields.p);
+	bind_text(put, 7, tags.p);
+	bind_text(put, 8, owners.p);
+	rc = wrun(w, put, "update the search index");
+out:
+	free(display.p);
+	free(fields.p);
+	free(tags.p);
+	free(owners.p);
+	return rc;
 }
 
 static int id_of(struct wctx *w, int64_t eid, char *out, size_t outlen)
@@ -1434,7 +1573,7 @@ static int ensure_entity(struct wctx *w, const char *id, int history, int64_t *e
 	if (rc == 0 && history)
 		rc = hist_add(w, *eid, "created", NULL);
 	if (rc == 0)
-		rc = fts_refresh(w, *eid, 0);
+		rc = fts_refresh(w, *eid);
 	if (rc == 0)
 		w->dirty = 1;
 	return rc;
@@ -1599,7 +1738,7 @@ static int fields_sync(struct wctx *w, int64_t eid, json_t *arr, int history, in
 		if (field_from_json(json_array_get(arr, i), i, &nf[i]))
 			goto nomem;
 		names[i] = nf[i].name;
-		cur = bsearch(nf[i].name, old, n_old, sizeof *old, frow_cmp);
+		cur = n_old ? bsearch(nf[i].name, old, n_old, sizeof *old, frow_cmp) : NULL;
 		if (cur && cur->ordinal == nf[i].ordinal && strcmp(cur->type, nf[i].type) == 0 &&
 		    strcmp(cur->description, nf[i].description) == 0 &&
 		    cur->nullable == nf[i].nullable && nstrcmp(cur->props, nf[i].props) == 0) {
@@ -1751,7 +1890,7 @@ static int props_sync(struct wctx *w, int64_t eid, json_t *obj, int history, int
 		goto out;
 	if (obj) {
 		json_object_foreach(obj, key, v) {
-			struct prow *cur = bsearch(key, old, n_old, sizeof *old, prow_cmp);
+			struct prow *cur = n_old ? bsearch(key, old, n_old, sizeof *old, prow_cmp) : NULL;
 
 			text = json_is_null(v) ? strdup("null") : json_text(v);
 			if (!text)
@@ -2173,7 +2312,7 @@ static int batch_upsert(struct catalog_batch *b, const struct doc *d)
 		if ((rc = ent_update(w, &e)))
 			goto out;
 	}
-	if (fts && (rc = fts_refresh(w, e.eid, found)))
+	if (fts && (rc = fts_refresh(w, e.eid)))
 		goto out;
 	b->st.entities++;
 	if (!found)
@@ -2604,7 +2743,7 @@ int catalog_entity_patch(struct catalog *cat, const char *id, json_t *patch, con
 	changed |= fts;
 	if (changed) {
 		e.updated_at = w.now;
-		if ((rc = ent_update(&w, &e)) || (rc = fts_refresh(&w, e.eid, 1)))
+		if ((rc = ent_update(&w, &e)) || (rc = fts_refresh(&w, e.eid)))
 			goto out;
 	}
 	rc = 0;
@@ -3738,7 +3877,7 @@ static int import_entity(struct wctx *w, json_t *j, char *err, size_t errlen)
 		if ((rc = wrun(w, st, "record an assertion")))
 			goto out;
 	}
-	rc = fts_refresh(w, e.eid, found);
+	rc = found ? fts_refresh(w, e.eid) : fts_from_doc(w, e.eid, d);
 out:
 	ent_release(&e);
 	free(d);
@@ -3964,54 +4103,99 @@ static void set_cache(struct catalog *cat, int kib)
 	sqlite3_exec(cat->w, sql, NULL, NULL, NULL);
 }
 
+/* The import's input: the line being read, and the error of the last one. */
+struct parser {
+	FILE *in;
+	char *buf;
+	size_t cap;
+	long lineno;
+	char msg[256];
+};
+
+struct parsed {
+	long lineno;
+	json_t *j;   /* NULL: the end, with RC 0 (end of input) or an error in msg */
+	int rc;
+};
+
+/* Read and parse the next non-blank line. */
+static struct parsed parse_next(struct parser *p)
+{
+	struct parsed out = { 0 };
+	json_error_t jerr;
+	size_t len = 0, k;
+	int got;
+
+	for (;;) {
+		got = read_line(p->in, &p->buf, &p->cap, &len);
+		if (got == 0)
+			return out;
+		out.lineno = ++p->lineno;
+		if (got == -1) {
+			snprintf(p->msg, sizeof p->msg, "line %ld: longer than %ld bytes", p->lineno,
+				 IMPORT_LINE_MAX);
+			out.rc = CATALOG_EINVAL;
+			return out;
+		}
+		if (got < 0) {
+			snprintf(p->msg, sizeof p->msg, "line %ld: cannot read: %s", p->lineno,
+				 errno ? strerror(errno) : "out of memory");
+			out.rc = CATALOG_EIO;
+			return out;
+		}
+		for (k = 0; k < len && isspace((unsigned char)p->buf[k]); k++)
+			;
+		if (k < len)
+			break;
+	}
+	out.j = json_loadb(p->buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!out.j) {
+		snprintf(p->msg, sizeof p->msg, "line %ld: invalid json: %s", p->lineno, jerr.text);
+		out.rc = CATALOG_EINVAL;
+	}
+	return out;
+}
+
 long catalog_import(struct catalog *cat, FILE *in, char *err, size_t errlen)
 {
 	struct wctx w = { .cat = cat, .source = "import", .actor = "import" };
-	char *buf = NULL, lerr[512];
-	size_t cap = 0, len = 0;
-	long lineno = 0, count = 0, chunk = 0;
-	json_t *j = NULL;
-	json_error_t jerr;
-	int rc, got;
+	struct parser *p = NULL;
+	struct parsed item;
+	char lerr[512];
+	long count = 0, chunk = 0;
+	int rc;
 
 	if (!cat || !in) {
 		seterr(err, errlen, "cannot import: no catalog or input");
 		return CATALOG_EINVAL;
 	}
-	if ((rc = wbegin(cat, err, errlen)))
+	p = calloc(1, sizeof *p);
+	if (!p) {
+		seterr(err, errlen, "cannot import: out of memory");
+		return CATALOG_ENOMEM;
+	}
+	if ((rc = wbegin(cat, err, errlen))) {
+		free(p);
 		return rc;
+	}
 	set_cache(cat, IMPORT_CACHE_KIB);
 	w.now = tick(cat, 0);
 	w.err = lerr;
 	w.errlen = sizeof lerr;
+	p->in = in;
 	for (;;) {
 		const char *type;
-		size_t k;
+		json_t *j;
 
-		got = read_line(in, &buf, &cap, &len);
-		if (got == 0)
-			break;
-		lineno++;
-		if (got == -1) {
-			seterr(err, errlen, "line %ld: longer than %ld bytes", lineno, IMPORT_LINE_MAX);
-			rc = CATALOG_EINVAL;
-			goto out;
-		}
-		if (got < 0) {
-			seterr(err, errlen, "line %ld: cannot read: %s", lineno,
-			       errno ? strerror(errno) : "out of memory");
-			rc = CATALOG_EIO;
-			goto out;
-		}
-		for (k = 0; k < len && isspace((unsigned char)buf[k]); k++)
-			;
-		if (k == len)
-			continue;
-		j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+		item = parse_next(p);
+		j = item.j;
 		if (!j) {
-			seterr(err, errlen, "line %ld: invalid json: %s", lineno, jerr.text);
-			rc = CATALOG_EINVAL;
-			goto out;
+			if (item.rc) {
+				seterr(err, errlen, "%s", p->msg);
+				rc = item.rc;
+				goto out;
+			}
+			break;
 		}
 		type = line_str(j, "type");
 		lerr[0] = '\0';
@@ -4030,9 +4214,8 @@ long catalog_import(struct catalog *cat, FILE *in, char *err, size_t errlen)
 		else
 			rc = (seterr(lerr, sizeof lerr, "type: unknown '%.32s'", type), CATALOG_EINVAL);
 		json_decref(j);
-		j = NULL;
 		if (rc) {
-			seterr(err, errlen, "line %ld: %s", lineno, lerr);
+			seterr(err, errlen, "line %ld: %s", item.lineno, lerr);
 			goto out;
 		}
 		count++;
@@ -4048,8 +4231,8 @@ long catalog_import(struct catalog *cat, FILE *in, char *err, size_t errlen)
 	}
 	rc = 0;
 out:
-	json_decref(j);
-	free(buf);
+	free(p->buf);
+	free(p);
 	set_cache(cat, WRITER_CACHE_KIB);
 	if (sqlite3_get_autocommit(cat->w)) {
 		/* a failed chunk boundary: nothing is open */

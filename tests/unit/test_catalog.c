@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog_int.h" /* catalog_format_time, catalog_short_name */
 
 struct fx {
 	char dir[64];
@@ -274,6 +275,31 @@ static void test_id_parse(void **state)
 	assert_string_equal(out, "kafka");
 	catalog_platform_of("food_delivery", out, sizeof out);
 	assert_string_equal(out, "");
+}
+
+static void test_time_and_names(void **state)
+{
+	char buf[40];
+
+	(void)state;
+	catalog_format_time(0, buf, sizeof buf);
+	assert_string_equal(buf, "1970-01-01T00:00:00.000Z");
+	catalog_format_time(1700000000123LL, buf, sizeof buf);
+	assert_string_equal(buf, "2023-11-14T22:13:20.123Z");
+	catalog_format_time(951782400000LL, buf, sizeof buf); /* a leap day */
+	assert_string_equal(buf, "2000-02-29T00:00:00.000Z");
+	catalog_format_time(-1, buf, sizeof buf);
+	assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
+	assert_true(catalog_now_ms() > 1700000000000LL);
+
+	catalog_short_name("shop.public.Orders", buf, sizeof buf);
+	assert_string_equal(buf, "orders");
+	catalog_short_name("0/session:*", buf, sizeof buf);
+	assert_string_equal(buf, "*");
+	catalog_short_name("models/churn/3", buf, sizeof buf);
+	assert_string_equal(buf, "3");
+	catalog_short_name("plain", buf, sizeof buf);
+	assert_string_equal(buf, "plain");
 }
 
 /* --- upsert and get -------------------------------------------------------- */
@@ -957,6 +983,79 @@ static void test_export_import_roundtrip(void **state)
 	fclose(fb);
 }
 
+/* Every entity's search-index row, as "id|name|display|...". */
+static char *fts_rows(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	size_t cap = 1 << 16, len = 0;
+	char *out = calloc(1, cap);
+
+	assert_non_null(out);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT e.id, f.name, f.display, f.namespace,"
+					    " f.description, f.fields, f.tags, f.owners"
+					    " FROM entities e JOIN entity_fts f ON f.rowid = e.eid"
+					    " ORDER BY e.id",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		for (int i = 0; i < 8; i++) {
+			const char *t = (const char *)sqlite3_column_text(st, i);
+			int n = snprintf(out + len, cap - len, "%s%c", t ? t : "(null)",
+					 i == 7 ? '\n' : '|');
+
+			assert_true(n > 0 && (size_t)n < cap - len);
+			len += (size_t)n;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+/* An import builds index rows from the documents: they must equal the ones a batch builds. */
+static void test_import_search_rows(void **state)
+{
+	struct fx *f = *state;
+	struct fx g;
+	char err[256] = "", *a, *b;
+	FILE *fp = tmpfile();
+	json_t *p;
+
+	assert_non_null(fp);
+	put(f->cat, "pg", 0,
+	    "{\"id\":\"dataset:postgres://db:5432:s.t\",\"display_name\":\"T\",\"subtype\":\"view\","
+	    "\"description\":\"collector words\",\"tags\":[\"zeta\",\"alpha\",\"zeta\"],"
+	    "\"owners\":[\"bob\"],\"fields\":[{\"name\":\"a\",\"description\":\"first\"},"
+	    "{\"name\":\"b\"},{\"name\":\"c\",\"description\":\"third one\"}]}");
+	put(f->cat, "pg", 0, "{\"id\":\"job:af:j\",\"subtype\":\"task\"}");
+	put(f->cat, "pg", 0, "{\"id\":\"dataset:ns:bare\"}");
+	p = J("{\"description\":\"user words\",\"owners\":[\"carol\"]}");
+	assert_int_equal(catalog_entity_patch(f->cat, "job:af:j", p, NULL, err, sizeof err), 0);
+	json_decref(p);
+	assert_true(catalog_export(f->cat, fp, err, sizeof err) > 0);
+
+	strcpy(g.dir, "/tmp/test_catalog.XXXXXX");
+	assert_non_null(mkdtemp(g.dir));
+	snprintf(g.path, sizeof g.path, "%s/b.db", g.dir);
+	g.cat = catalog_open(g.path, err, sizeof err);
+	assert_non_null(g.cat);
+	rewind(fp);
+	assert_true(catalog_import(g.cat, fp, err, sizeof err) > 0);
+	catalog_close(g.cat);
+	a = fts_rows(f->path);
+	b = fts_rows(g.path);
+	assert_non_null(strstr(a, "user words"));
+	assert_non_null(strstr(a, "|alpha zeta|"));
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	rm_dir(g.dir);
+	fclose(fp);
+}
+
 static void test_import_bad_line(void **state)
 {
 	struct fx *f = *state;
@@ -1276,6 +1375,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_id_parse),
+		cmocka_unit_test(test_time_and_names),
 		cmocka_unit_test_setup_teardown(test_upsert_get, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_merge_rules, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_stale, fx_setup, fx_teardown),
@@ -1285,6 +1385,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_noop_reassert, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_documents, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_export_import_roundtrip, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_import_search_rows, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_import_bad_line, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_runs_tokens, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_counts_and_search_index, fx_setup, fx_teardown),
