@@ -4,7 +4,7 @@
  * runs and tokens.  The contract is catalog/catalog.h; the schema is
  * catalog/schema.c.
  *
- * Connections.  One writer connection, serialised by cat->wlock, which a batch
+ * Connections.  One writer connection, serialised by the writer lock, which a batch
  * holds from catalog_batch_begin() to commit/abort.  Every thread that reads
  * gets its own read-only connection (catalog_reader()), kept in cat->readers
  * and cached in a thread-local slot keyed by the catalog's open id, so a slot
@@ -175,10 +175,18 @@ struct reader {
 struct catalog {
 	char *path;
 	uint64_t open_id;
-	sqlite3 *w;                    /* the writer; guarded by wlock */
+	sqlite3 *w;                    /* the writer; guarded by the writer lock */
+	/*
+	 * The writer lock: a flag under wlock rather than the mutex itself, so a
+	 * batch may end on another thread than it began, and a thread that asks
+	 * for the writer while it already holds it gets an error, not a deadlock.
+	 */
 	pthread_mutex_t wlock;
+	pthread_cond_t wfree;
+	int wbusy;
+	pthread_t wowner;
 	sqlite3_stmt *ws[W_COUNT];
-	long long last_tick;           /* guarded by wlock */
+	long long last_tick;           /* guarded by the writer lock */
 	_Atomic uint64_t generation;
 	pthread_mutex_t rlock;         /* guards readers */
 	struct reader *readers;
@@ -1030,7 +1038,13 @@ struct catalog *catalog_open(const char *path, char *err, size_t errlen)
 		seterr(err, errlen, "cannot open catalog '%s': cannot create a lock", path);
 		goto out;
 	}
+	if (pthread_cond_init(&cat->wfree, NULL)) {
+		pthread_mutex_destroy(&cat->wlock);
+		seterr(err, errlen, "cannot open catalog '%s': cannot create a lock", path);
+		goto out;
+	}
 	if (pthread_mutex_init(&cat->rlock, NULL)) {
+		pthread_cond_destroy(&cat->wfree);
 		pthread_mutex_destroy(&cat->wlock);
 		seterr(err, errlen, "cannot open catalog '%s': cannot create a lock", path);
 		goto out;
@@ -1107,6 +1121,7 @@ void catalog_close(struct catalog *cat)
 		sqlite3_close_v2(cat->w);
 	}
 	if (cat->locks_ready) {
+		pthread_cond_destroy(&cat->wfree);
 		pthread_mutex_destroy(&cat->wlock);
 		pthread_mutex_destroy(&cat->rlock);
 	}
@@ -1236,17 +1251,51 @@ static long long tick(struct catalog *cat, long long floor_ms)
 	return t;
 }
 
-static int wbegin(struct catalog *cat, char *err, size_t errlen)
+/* Take the writer lock: 0, or CATALOG_EINVAL if this thread holds it already. */
+static int wlock_take(struct catalog *cat, char *err, size_t errlen)
+{
+	pthread_t self = pthread_self();
+	int rc = 0;
+
+	pthread_mutex_lock(&cat->wlock);
+	if (cat->wbusy && pthread_equal(cat->wowner, self)) {
+		seterr(err, errlen, "catalog '%s': this thread already holds the writer (an open batch)",
+		       cat->path);
+		rc = CATALOG_EINVAL;
+		goto out;
+	}
+	while (cat->wbusy)
+		pthread_cond_wait(&cat->wfree, &cat->wlock);
+	cat->wbusy = 1;
+	cat->wowner = self;
+out:
+	pthread_mutex_unlock(&cat->wlock);
+	return rc;
+}
+
+static void wlock_give(struct catalog *cat)
 {
 	pthread_mutex_lock(&cat->wlock);
+	cat->wbusy = 0;
+	pthread_cond_signal(&cat->wfree);
+	pthread_mutex_unlock(&cat->wlock);
+}
+
+/* Take the writer lock and begin a write transaction. */
+static int wbegin(struct catalog *cat, char *err, size_t errlen)
+{
+	int rc = wlock_take(cat, err, errlen);
+
+	if (rc)
+		return rc;
 	if (exec_sql(cat, cat->w, "BEGIN IMMEDIATE", "write", err, errlen)) {
-		pthread_mutex_unlock(&cat->wlock);
+		wlock_give(cat);
 		return CATALOG_EIO;
 	}
 	return 0;
 }
 
-/* Commit (if OK and RC is 0) or roll back, then release the lock.  Returns the outcome. */
+/* Commit (if RC is 0) or roll back, then release the lock.  Returns the outcome. */
 static int wend(struct catalog *cat, int rc, int dirty, char *err, size_t errlen)
 {
 	if (rc == 0) {
@@ -1256,7 +1305,7 @@ static int wend(struct catalog *cat, int rc, int dirty, char *err, size_t errlen
 	}
 	if (rc != 0 && !sqlite3_get_autocommit(cat->w))
 		sqlite3_exec(cat->w, "ROLLBACK", NULL, NULL, NULL);
-	pthread_mutex_unlock(&cat->wlock);
+	wlock_give(cat);
 	return rc;
 }
 
@@ -4236,7 +4285,7 @@ out:
 	set_cache(cat, WRITER_CACHE_KIB);
 	if (sqlite3_get_autocommit(cat->w)) {
 		/* a failed chunk boundary: nothing is open */
-		pthread_mutex_unlock(&cat->wlock);
+		wlock_give(cat);
 	} else {
 		rc = wend(cat, rc, chunk > 0, err, errlen);
 	}

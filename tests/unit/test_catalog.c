@@ -1348,6 +1348,50 @@ static void test_concurrent_readers(void **state)
 	json_decref(doc);
 }
 
+struct commit_arg {
+	struct catalog_batch *b;
+	int rc;
+};
+
+static void *commit_main(void *p)
+{
+	struct commit_arg *a = p;
+
+	a->rc = catalog_batch_commit(a->b, NULL, NULL, 0);
+	return NULL;
+}
+
+/* A thread that holds the writer gets an error rather than a deadlock; a
+ * batch may be committed by another thread. */
+static void test_writer_lock(void **state)
+{
+	struct fx *f = *state;
+	struct catalog_batch *b = catalog_batch_begin(f->cat, "t", 0);
+	struct commit_arg a;
+	pthread_t th;
+	char err[256] = "";
+	json_t *d = J("{\"id\":\"dataset:ns:w\"}"), *p = J("{\"description\":\"x\"}");
+
+	assert_non_null(b);
+	assert_int_equal(catalog_batch_entity(b, d, err, sizeof err), 0);
+	assert_null(catalog_batch_begin(f->cat, "t", 0));
+	assert_int_equal(catalog_entity_patch(f->cat, "dataset:ns:w", p, NULL, err, sizeof err),
+			 CATALOG_EINVAL);
+	assert_non_null(strstr(err, "already holds the writer"));
+	assert_int_equal(catalog_token_put(f->cat, "aa", "read", ""), CATALOG_EINVAL);
+	a = (struct commit_arg){ .b = b, .rc = -100 };
+	assert_int_equal(pthread_create(&th, NULL, commit_main, &a), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(a.rc, 0);
+	/* released: this thread may write again */
+	assert_int_equal(catalog_entity_patch(f->cat, "dataset:ns:w", p, NULL, err, sizeof err), 0);
+	json_decref(d);
+	json_decref(p);
+	d = get(f->cat, "dataset:ns:w");
+	assert_string_equal(gs(d, "description"), "x");
+	json_decref(d);
+}
+
 /* Readers cached for one catalog are not reused for the next one. */
 static void test_reopen_same_thread(void **state)
 {
@@ -1391,6 +1435,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counts_and_search_index, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_migrations, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_lock, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_same_thread, fx_setup, fx_teardown),
 	};
 
