@@ -413,7 +413,7 @@ local warnings = 0
 
 -- Run SQL; a privilege failure (SQLSTATE 42501) is logged as a warning
 -- naming NEED and gives nil; any other failure fails the run.
-local function try(conn, where, need, sql, params)
+local function try(conn, where, need, sql, params, fields)
 	local rows, err = conn:query(sql, params)
 	if rows then
 		return rows
@@ -421,7 +421,7 @@ local function try(conn, where, need, sql, params)
 	if tostring(err):find("SQLSTATE 42501", 1, true) then
 		warnings = warnings + 1
 		log.warn(string.format("postgres: %s: missing privilege: %s (%s)", where, need, strip(err)),
-			{ privilege = need })
+			fields)
 		return nil
 	end
 	error(string.format("postgres: %s: %s", where, strip(err)), 0)
@@ -491,7 +491,9 @@ local function crawl_database(s, conn, db)
 	local where = s.label .. "/" .. db
 	local sp = { s.exclude_schemas, s.schemas }
 	local n = { tables = 0, views = 0, columns = 0, edges = 0 }
-	local rels = try(conn, where, "SELECT on the system catalogs", RELATIONS_SQL, sp)
+	local need = "SELECT on the system catalogs"
+	local fields_of_warning = { privilege = "SELECT", database = db }
+	local rels = try(conn, where, need, RELATIONS_SQL, sp, fields_of_warning)
 	if not rels then
 		return n
 	end
@@ -510,7 +512,7 @@ local function crawl_database(s, conn, db)
 	rels = nil
 
 	-- keys: per relation, its primary key, unique keys and foreign keys
-	local cons = try(conn, where, "SELECT on the system catalogs", CONSTRAINTS_SQL, sp) or {}
+	local cons = try(conn, where, need, CONSTRAINTS_SQL, sp, fields_of_warning) or {}
 	local keys = {}
 	for _, c in ipairs(cons) do
 		local rel = by_oid[c.rel]
@@ -547,7 +549,7 @@ local function crawl_database(s, conn, db)
 	cons = nil
 
 	-- lineage: view <- what it reads (only relations crawled here)
-	local deps = try(conn, where, "SELECT on the system catalogs", LINEAGE_SQL, sp) or {}
+	local deps = try(conn, where, need, LINEAGE_SQL, sp, fields_of_warning) or {}
 	local reads = {}   -- view oid -> { src oid -> { columns } }, and an order
 	for _, d in ipairs(deps) do
 		if by_oid[d.view] and by_oid[d.src] then
@@ -575,8 +577,8 @@ local function crawl_database(s, conn, db)
 		for i = first, math.min(first + PAGE - 1, #order) do
 			oids[#oids + 1] = order[i].oid
 		end
-		local cols = try(conn, where, "SELECT on the system catalogs", COLUMNS_SQL,
-			{ "{" .. table.concat(oids, ",") .. "}" }) or {}
+		local cols = try(conn, where, need, COLUMNS_SQL,
+			{ "{" .. table.concat(oids, ",") .. "}" }, fields_of_warning) or {}
 		local by_rel = {}
 		for _, c in ipairs(cols) do
 			local l = by_rel[c.rel]
@@ -761,7 +763,8 @@ local function crawl_server(s)
 			local where = s.label .. "/" .. d.name
 			local sz = try(conn, where,
 				string.format("CONNECT on database \"%s\" (or membership in pg_read_all_stats), "
-					.. "to read its size", d.name), DBSIZE_SQL, { d.oid })
+					.. "to read its size", d.name), DBSIZE_SQL, { d.oid },
+				{ privilege = "CONNECT", database = d.name })
 			if sz and sz[1] and sz[1].bytes then
 				out.size = out.size + (int(sz[1].bytes) or 0)
 			else
@@ -806,6 +809,7 @@ local function crawl_server(s)
 	emit.service {
 		namespace = s.namespace,
 		name = "server",
+		subtype = "server",
 		platform = "postgres",
 		display_name = "PostgreSQL " .. s.label,
 		description = "PostgreSQL " .. info.version,

@@ -50,7 +50,8 @@ static char dir[256];          /* temporary: config files, outputs, the data dir
 static char data_dir[300];
 static char cfg_super[300], cfg_reader[300];
 static char ns[64];            /* "postgres://127.0.0.1:PORT" */
-static char out_path[300];     /* the last run's stdout and stderr */
+static char out_path[300];     /* the last run's stdout */
+static char err_path[300];     /* the last run's stderr */
 
 /* --- processes ---------------------------------------------------------------------- */
 
@@ -63,11 +64,13 @@ static long long now_ms(void)
 }
 
 /*
- * Run ARGV with stdout and stderr into OUT_FILE, at most LIMIT_MS.  Returns
- * the exit status, or -1 when it could not start, was killed by a signal, or
- * ran too long (it is killed then).
+ * Run ARGV with stdout into OUT_FILE and stderr into ERR_FILE (the same file
+ * when ERR_FILE is NULL), at most LIMIT_MS.  Returns the exit status, or -1
+ * when it could not start, was killed by a signal, or ran too long (it is
+ * killed then).
  */
-static int run_bounded(const char *const *argv, const char *out_file, long limit_ms)
+static int run_bounded(const char *const *argv, const char *out_file, const char *err_file,
+		       long limit_ms)
 {
 	long long deadline = now_ms() + limit_ms;
 	int status = 0, fd;
@@ -82,6 +85,12 @@ static int run_bounded(const char *const *argv, const char *out_file, long limit
 		if (fd < 0)
 			_exit(126);
 		dup2(fd, 1);
+		if (err_file) {
+			close(fd);
+			fd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			if (fd < 0)
+				_exit(126);
+		}
 		dup2(fd, 2);
 		close(fd);
 		execv(argv[0], (char *const *)argv);
@@ -127,25 +136,36 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-/* `terrarium collect postgres --config CFG --data DATA_DIR`: the exit status;
- * *OUT (may be NULL) gets what it printed (malloc'd). */
-static int collect(const char *cfg, char **out)
+/*
+ * `terrarium collect postgres --json --config CFG --data DATA_DIR`: the exit
+ * status.  *OUT (may be NULL) gets what it printed on standard output (the
+ * batch with tile, metrics and log, as JSON), *ERRTEXT (may be NULL) what it
+ * printed on standard error (the log lines and the reason of a failure);
+ * both malloc'd.  Tests run from the repository root, where the binary finds
+ * lua/collectors/postgres.lua.
+ */
+static int collect(const char *cfg, char **out, char **errtext)
 {
 	const char *bin = getenv("TERRARIUM_BIN");
 	int rc;
 
 	if (!bin || !*bin)
 		bin = "build/terrarium";
-	const char *argv[] = { bin, "collect", "postgres", "--config", cfg, "--data", data_dir, NULL };
-	rc = run_bounded(argv, out_path, RUN_MS);
-	char *text = slurp(out_path);
+	const char *argv[] = { bin, "collect", "postgres", "--json", "--config", cfg, "--data",
+			       data_dir, NULL };
+	rc = run_bounded(argv, out_path, err_path, RUN_MS);
+	char *text = slurp(out_path), *etext = slurp(err_path);
 	if (rc != 0 || getenv("TEST_VERBOSE"))
 		fprintf(stderr, "terrarium collect (%s) exited %d:\n%s\n", cfg, rc,
-			text ? text : "(no output)");
+			etext ? etext : "(no output)");
 	if (out)
 		*out = text;
 	else
 		free(text);
+	if (errtext)
+		*errtext = etext;
+	else
+		free(etext);
 	return rc;
 }
 
@@ -179,17 +199,15 @@ static void write_file(const char *path, const char *text)
 /* A config for the collector connecting as USER. */
 static void write_config(const char *path, const char *user)
 {
-	char cwd[PATH_MAX], text[2 * PATH_MAX + 512];
+	char text[512];
 
-	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	snprintf(text, sizeof(text),
 		 "-- written by test_collector_postgres\n"
-		 "collectors_dir = \"%s/lua/collectors\"\n"
 		 "plugins = {\n"
 		 "  postgres = { timeout = 100, query_timeout = 30,\n"
 		 "               dsn = \"host=127.0.0.1 port=%d user=%s dbname=postgres\" },\n"
 		 "}\n",
-		 cwd, pg.port, user);
+		 pg.port, user);
 	write_file(path, text);
 }
 
@@ -351,6 +369,7 @@ static int setup(void **state)
 	}
 	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
 	snprintf(out_path, sizeof(out_path), "%s/collect.out", dir);
+	snprintf(err_path, sizeof(err_path), "%s/collect.err", dir);
 	snprintf(cfg_super, sizeof(cfg_super), "%s/super.lua", dir);
 	snprintf(cfg_reader, sizeof(cfg_reader), "%s/reader.lua", dir);
 	if (pg_test_start(&pg, err, sizeof(err)) < 0) {
@@ -363,7 +382,7 @@ static int setup(void **state)
 	snprintf(log_path, sizeof(log_path), "%s/psql.out", dir);
 	const char *argv[] = { psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.dsn, "-f",
 			       SCHEMA_SQL, NULL };
-	if (run_bounded(argv, log_path, PSQL_MS) != 0) {
+	if (run_bounded(argv, log_path, NULL, PSQL_MS) != 0) {
 		char *text = slurp(log_path);
 		fprintf(stderr, "loading %s failed:\n%s\n", SCHEMA_SQL, text ? text : "");
 		free(text);
@@ -387,12 +406,15 @@ static int teardown(void **state)
 static void test_crawl(void **state)
 {
 	struct catalog *cat;
-	json_t *d, *f, *e;
+	json_t *d, *f, *e, *batch, *tile, *num;
 	char *out = NULL, *text;
 	(void)state;
 
 	write_config(cfg_super, "postgres");
-	assert_int_equal(collect(cfg_super, &out), 0);
+	assert_int_equal(collect(cfg_super, &out, NULL), 0);
+	batch = json_loads(out, 0, NULL);
+	if (!batch)
+		fail_msg("`terrarium collect --json` printed no JSON:\n%s", out);
 	free(out);
 	cat = open_catalog();
 
@@ -523,25 +545,22 @@ static void test_crawl(void **state)
 	assert_string_equal(str(d, "platform"), "postgres");
 	assert_non_null(strchr(json_string_value(prop(d, "version")), '.'));
 	assert_json_eq(prop(d, "databases"), "[\"analytics\", \"postgres\", \"shop\"]");
-	json_decref(d);
 
-	/* the run is recorded, with its tile (version, databases, tables, connections, size) */
-	struct catalog_collector_state st;
-	memset(&st, 0, sizeof(st));
-	if (catalog_collector_state_get(cat, "postgres", &st) == 0 && st.tile) {
-		json_t *num = json_object_get(st.tile, "numbers");
-		assert_string_equal(str(st.tile, "status"), "up");
-		assert_json_eq(json_object_get(num, "databases"), "3");
-		/* customers orders products order_lines Odd events events_2024 scratch doomed
-		 * daily_revenue (+ postgres has none) */
-		assert_json_eq(json_object_get(num, "tables"), "10");
-		assert_json_eq(json_object_get(num, "views"), "4");
-		assert_true(json_integer_value(json_object_get(num, "connections")) >= 1);
-		assert_non_null(strstr(json_string_value(json_object_get(num, "size")), "MiB"));
-		json_decref(st.tile);
-	} else {
-		fail_msg("no tile stored for the collector after `terrarium collect`");
-	}
+	/* the tile: version, databases, tables, connections, size */
+	tile = json_object_get(batch, "tile");
+	num = json_object_get(tile, "numbers");
+	assert_string_equal(str(tile, "status"), "up");
+	assert_string_equal(str(num, "version"), json_string_value(prop(d, "version")));
+	json_decref(d);
+	assert_json_eq(json_object_get(num, "databases"), "3");
+	/* customers orders products order_lines we"ird events events_2024 scratch doomed
+	 * daily_revenue; order_totals big_spenders customer_report weekly_revenue */
+	assert_json_eq(json_object_get(num, "tables"), "10");
+	assert_json_eq(json_object_get(num, "views"), "4");
+	assert_true(json_integer_value(json_object_get(num, "connections")) >= 1);
+	assert_non_null(strstr(str(num, "size"), "MiB"));
+	assert_string_equal(str(json_object_get(batch, "run"), "status"), "ok");
+	json_decref(batch);
 	catalog_close(cat);
 
 	/* edge properties: the columns a view reads, the column pairs of a foreign key */
@@ -590,7 +609,7 @@ static void test_dropped_table_is_stale(void **state)
 	catalog_close(cat);
 
 	exec_in("shop", "DROP TABLE public.doomed");
-	assert_int_equal(collect(cfg_super, NULL), 0);
+	assert_int_equal(collect(cfg_super, NULL, NULL), 0);
 
 	cat = open_catalog();
 	d = entity(cat, ds("shop.public.doomed"));
@@ -608,14 +627,14 @@ static void test_read_only_role(void **state)
 {
 	struct catalog *cat;
 	json_t *d, *runs = NULL, *log;
-	char *out = NULL, *all;
-	size_t i, n = 0;
+	char *errtext = NULL, *all;
+	size_t i, n = 1;
 	(void)state;
 
 	write_config(cfg_reader, "reader");
-	assert_int_equal(collect(cfg_reader, &out), 0);
+	assert_int_equal(collect(cfg_reader, NULL, &errtext), 0);
 
-	/* the warnings name the missing privilege, on the process log or with the run */
+	/* the warnings name the missing privilege, in the run's recorded log... */
 	cat = open_catalog();
 	assert_int_equal(catalog_collector_runs(cat, "postgres", 1, &runs), 0);
 	assert_int_equal(json_array_size(runs), 1);
@@ -623,23 +642,27 @@ static void test_read_only_role(void **state)
 	log = json_object_get(json_array_get(runs, 0), "log");
 	for (i = 0; i < json_array_size(log); i++)
 		n += strlen(json_string_value(json_array_get(log, i))) + 1;
-	all = calloc(1, n + strlen(out ? out : "") + 2);
+	all = calloc(1, n);
 	assert_non_null(all);
-	strcat(all, out ? out : "");
 	for (i = 0; i < json_array_size(log); i++) {
 		strcat(all, json_string_value(json_array_get(log, i)));
 		strcat(all, "\n");
 	}
-	if (!mentions(all, "missing privilege: CONNECT on database \"analytics\""))
-		fail_msg("no warning naming CONNECT on analytics in:\n%s", all);
+	if (!mentions(all, "warn postgres: 127.0.0.1:") ||
+	    !mentions(all, "/analytics: missing privilege: CONNECT on database \"analytics\"; its "
+			   "tables are not crawled"))
+		fail_msg("no warning naming CONNECT on analytics in the run's log:\n%s", all);
 	/* its size needs CONNECT too */
-	assert_true(mentions(all, "CONNECT on database \"analytics\" (or membership in "
-				  "pg_read_all_stats), to read its size"));
+	assert_true(mentions(all, "missing privilege: CONNECT on database \"analytics\" (or "
+				  "membership in pg_read_all_stats), to read its size"));
 	/* and nothing is said of what the role may do */
 	assert_false(mentions(all, "database \"shop\""));
 	assert_false(mentions(all, "database \"postgres\""));
+	/* ...and on standard error as they happen */
+	assert_non_null(errtext);
+	assert_true(mentions(errtext, "missing privilege: CONNECT on database \"analytics\""));
 	free(all);
-	free(out);
+	free(errtext);
 	json_decref(runs);
 
 	/* shop is crawled in full without any table privilege... */
@@ -664,14 +687,14 @@ static void test_server_down(void **state)
 	(void)state;
 
 	/* back to the full view first, so that a failed run has something to keep */
-	assert_int_equal(collect(cfg_super, NULL), 0);
+	assert_int_equal(collect(cfg_super, NULL, NULL), 0);
 	before = export_text();
 	pg_test_stop(&pg);
 	pg_up = 0;
 
-	assert_int_equal(collect(cfg_super, &out), 1);
+	assert_int_equal(collect(cfg_super, NULL, &out), 1);
 	assert_non_null(out);
-	if (!strstr(out, "postgres: cannot connect to 127.0.0.1:"))
+	if (!strstr(out, "failed: postgres: cannot connect to 127.0.0.1:"))
 		fail_msg("the failure does not name the connection:\n%s", out);
 	free(out);
 	after = export_text();
