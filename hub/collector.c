@@ -1122,13 +1122,15 @@ static int l_run_collector(lua_State *L)
 	lua_pushvalue(L, 4);
 	lua_setglobal(L, "config");
 	if (st != LUA_OK) {
-		lua_pushnil(L);
-		lua_insert(L, -2);
+		/* nil, the error, and what it emitted before failing */
 		if (lua_type(L, -1) != LUA_TSTRING) {
 			lua_pop(L, 1);
 			lua_pushstring(L, "(the collector raised a non-string error)");
 		}
-		return 2;
+		lua_pushnil(L);
+		lua_insert(L, -2);
+		push_sink(L, k);
+		return 3;
 	}
 	push_sink(L, k);
 	return 1;

@@ -136,11 +136,12 @@ struct collector_test_result {
  * Run the test file TEST_PATH for the collector SPEC (never written to a
  * catalog: ENV's catalog is ignored).  The file runs in one sandbox with
  * SPEC's limits and the collector API, plus:
- *   run_collector([config]) -> out | nil, err
+ *   run_collector([config]) -> out | nil, err, out
  *       runs SPEC->path with `config` = the table given (default: SPEC's
  *       settings) and returns what it emitted: { entities = {...}, edges =
  *       {{src, dst, kind, properties}}, tile = {...} | nil, metrics =
- *       {{name, value, labels}}, logs = {{level, msg, fields}} }
+ *       {{name, value, labels}}, logs = {{level, msg, fields}} }; when the
+ *       collector raised: nil, the error, and what it emitted before
  *   mock(name, table)                 require(name) returns TABLE from now on
  *   test(name, fn)                    runs fn; a failure is reported, the
  *                                     file goes on

@@ -319,6 +319,20 @@ static void run_job(struct sched *s, struct job *j, int manual)
 		json_decref(j->metrics);
 		j->metrics = json_incref(r.metrics);
 	} else {
+		/* The dashboard shows the failure: the tile the failed run set (a
+		 * collector says "down" that way), else the last one as "unknown". */
+		json_t *t = r.tile ? json_deep_copy(r.tile)
+			  : j->tile ? json_deep_copy(j->tile)
+				    : NULL;
+
+		if (t) {
+			if (!r.tile)
+				json_object_set_new(t, "status", json_string("unknown"));
+			json_object_set_new(t, "error", json_string(r.error));
+			json_decref(j->tile);
+			j->tile = t;
+			j->tile_at = r.ended_at;
+		}
 		j->failures++;
 		j->runs_failed++;
 		if (j->failures >= j->set.max_failures && !j->disabled) {

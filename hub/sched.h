@@ -90,8 +90,13 @@ json_t *sched_list(struct sched *s);
 /* One collector as in sched_list(), or NULL when there is none. */
 json_t *sched_get(struct sched *s, const char *name);
 
-/* The collectors' dashboard tiles (from each one's last successful run): a
- * new JSON array of {"plugin", "type": "collector", ...tile, "updated_at"}. */
+/*
+ * The collectors' dashboard tiles: a new JSON array of {"plugin", "type":
+ * "collector", ...tile, "updated_at"}.  A tile is the last one a run set; a
+ * failed run's tile (a collector reports "down" that way) carries "error",
+ * and after a failed run that set none the last tile is shown with status
+ * "unknown" and the "error".
+ */
 json_t *sched_tiles(struct sched *s);
 
 /* Append Prometheus text to SB: runs by outcome, last duration, failures in

@@ -648,9 +648,10 @@ static void test_test_files(void **state)
 		  "  assert_eq(out.logs[1].fields, { n = 2 })\n"
 		  "end)\n"
 		  "test('reports the error', function()\n"
-		  "  local out, err = run_collector{ url = 'http://fake/tables', fail = true }\n"
+		  "  local out, err, partial = run_collector{ url = 'http://fake/tables', fail = true }\n"
 		  "  assert_eq(out, nil)\n"
 		  "  assert_match(err, 'asked to fail')\n"
+		  "  assert_eq(#partial.entities, 2)\n"
 		  "end)\n"
 		  "test('a failing assertion', function()\n"
 		  "  local out = run_collector{ url = 'http://fake/tables' }\n"
@@ -665,9 +666,9 @@ static void test_test_files(void **state)
 	assert_string_equal(tr.error, "");
 	assert_non_null(strstr(tr.output, "ok 1 - emits a dataset per table\n"));
 	assert_non_null(strstr(tr.output, "ok 2 - reports the error\n"));
-	assert_non_null(strstr(tr.output, "not ok 3 - a failing assertion: demo_test.lua:20: "
+	assert_non_null(strstr(tr.output, "not ok 3 - a failing assertion: demo_test.lua:21: "
 					  "expected an emitted entity like {name = \"zzz\"}"));
-	assert_non_null(strstr(tr.output, "not ok 4 - deep inequality: demo_test.lua:22: expected"
+	assert_non_null(strstr(tr.output, "not ok 4 - deep inequality: demo_test.lua:23: expected"
 					  " {a = {1, 3}}, got {a = {1, 2}}"));
 	assert_non_null(strstr(tr.output, "# "));
 	assert_non_null(strstr(tr.output, "the test file logs too"));
@@ -908,6 +909,46 @@ static void test_sched_busy_and_shutdown(void **state)
 	json_decref(cfg);
 }
 
+/* The dashboard tile follows failures. */
+static void test_sched_tiles_on_failure(void **state)
+{
+	struct fx *f = *state;
+	json_t *cfg = json_loads("{\"tiled\": {\"interval\": 3600}}", 0, NULL);
+	struct sched *s;
+	json_t *tiles, *t;
+
+	write_lua(f, 0, "tiled", "tile{ status = 'up', title = 'db', numbers = { n = 1 } }\n");
+	s = make_sched(f, cfg);
+	assert_int_equal(sched_start(s), 0);
+	json_decref(wait_status(s, "tiled", "ok", 1));
+	tiles = sched_tiles(s);
+	t = json_array_get(tiles, 0);
+	assert_string_equal(json_string_value(json_object_get(t, "status")), "up");
+	assert_null(json_object_get(t, "error"));
+	json_decref(tiles);
+	/* a failed run that says "down" */
+	write_lua(f, 0, "tiled", "tile{ status = 'down', title = 'db' }\nerror('refused')\n");
+	assert_int_equal(sched_run_now(s, "tiled"), SCHED_OK);
+	json_decref(wait_status(s, "tiled", "failed", 2));
+	tiles = sched_tiles(s);
+	t = json_array_get(tiles, 0);
+	assert_string_equal(json_string_value(json_object_get(t, "status")), "down");
+	assert_string_equal(json_string_value(json_object_get(t, "error")), "tiled.lua:2: refused");
+	json_decref(tiles);
+	/* a failed run that says nothing: the last tile, status unknown */
+	write_lua(f, 0, "tiled", "error('again')\n");
+	assert_int_equal(sched_run_now(s, "tiled"), SCHED_OK);
+	json_decref(wait_status(s, "tiled", "failed", 3));
+	tiles = sched_tiles(s);
+	t = json_array_get(tiles, 0);
+	assert_string_equal(json_string_value(json_object_get(t, "status")), "unknown");
+	assert_string_equal(json_string_value(json_object_get(t, "title")), "db");
+	assert_string_equal(json_string_value(json_object_get(t, "error")), "tiled.lua:1: again");
+	json_decref(tiles);
+	sched_destroy(s);
+	json_decref(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -928,6 +969,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sched_backoff_and_disable, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sched_busy_and_shutdown, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sched_tiles_on_failure, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
