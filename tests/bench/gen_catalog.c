@@ -671,22 +671,22 @@ int main(int argc, char **argv)
 		FILE *m = fopen(meta_path, "w");
 		char id[NAME_MAX_LEN * 2 + 64];
 		uint32_t busy = 0;
-		unsigned best = 0;
+		int best = -1;
 
 		if (!m)
 			die(meta_path);
-		/* The busy node: a mid-layer dataset both written and widely read,
-		 * the reads nearest 40. */
-		for (int l = 1; l < LAYERS - 1; l++)
-			for (uint32_t k = 0; k < layer[l].n; k++) {
-				uint32_t d = layer[l].v[k];
-				unsigned score = writes[d] ? 1000 - (unsigned)abs((int)reads[d] - 40) : 0;
+		/* The busy node: a hub source table read by about fifty jobs (below
+		 * the default hop cap of 100, so its lineage is complete), whose
+		 * downstream fans out for several hops. */
+		for (uint32_t k = 0; k < layer[0].n && k < HUBS; k++) {
+			uint32_t d = layer[0].v[k];
+			int score = 1000000 - abs((int)reads[d] - 50);
 
-				if (score > best) {
-					best = score;
-					busy = d;
-				}
+			if (score > best) {
+				best = score;
+				busy = d;
 			}
+		}
 		id_of(root, id, sizeof(id));
 		fprintf(m, "neighbourhood_root=%s\nneighbourhood_nodes=%u\nneighbourhood_depth=4\n",
 			id, NEIGH_NODES);

@@ -43,6 +43,7 @@ CAT=$BENCH_DIR/catalog-$N-$E
 DATA=$CAT/data
 RUN=$BENCH_DIR/run
 mkdir -p "$TOOLS" "$RUN"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say() { printf '%s\n' "$*" >&2; }
 now() { date +%s.%N; }
@@ -181,69 +182,86 @@ urlenc() {
 			if (c ~ /[A-Za-z0-9._~-]/) printf "%s", c; else printf "%%%02X", ord[c] } }'
 }
 
-for k in 1 2 3; do get "$BASE/healthz" /dev/null >/dev/null; done
+for _ in 1 2 3; do get "$BASE/healthz" /dev/null >/dev/null; done
 sleep 2
 rss_fresh_kb=$(awk '/^VmRSS/ { print $2 }' "/proc/$SRV/status")
+
+# --- search -----------------------------------------------------------------------------
+NQ=$(grep -c . "$QUERIES")
+say "bench: search, $NQ queries: direct SQL, in-process, HTTP (1 client each)"
+SQL1=$("$TOOLS/bench_search" sql "$DB" "$QUERIES" -t 1 -r 10) || : >"$RUN/failed"
+API1=$("$TOOLS/bench_search" api "$DB" "$QUERIES" -t 1 -r 10) || : >"$RUN/failed"
+TCK=$(getconf CLK_TCK)
+srv_cpu() { awk '{ print $14 + $15 }' "/proc/$SRV/stat"; }
+c0=$(srv_cpu)
+HTTP1=$("$TOOLS/bench_search" http "$BASE" "$QUERIES" -t 1 -r 10) || : >"$RUN/failed"
+say "bench: search, 16 concurrent: wrk -t2 -c16 -d10s, and direct SQL with 16 threads"
+c1=$(srv_cpu)
+WRK=$(BENCH_QUERIES=$QUERIES wrk -t2 -c16 -d10s --latency -s tests/bench/search.lua "$BASE") ||
+	: >"$RUN/failed"
+c2=$(srv_cpu)
+SQL16=$("$TOOLS/bench_search" sql "$DB" "$QUERIES" -t 16 -d 10) || : >"$RUN/failed"
+
+# --- lineage JSON at depth 5 of a busy node --------------------------------------------
+BUSY=$(kv "$META" busy_node)
+BQ="$BASE/api/v1/lineage?nodeId=$(urlenc "$BUSY")&depth=5&direction=both&format=json"
+say "bench: lineage JSON of $BUSY at depth 5"
+get "$BQ" "$RUN/busy.json" >/dev/null || true
+busy_bytes=$(stat -c %s "$RUN/busy.json")
+busy_nodes=$(grep -o '"type": *"[A-Z_]*"' "$RUN/busy.json" | wc -l)
+busy_edges=$(( $(grep -o '"origin"' "$RUN/busy.json" | wc -l) / 2 ))
+lineage_s=$(for _ in 1 2 3 4 5 6 7 8 9; do get "$BQ" /dev/null | cut -d' ' -f2; done | median)
+# Baseline: the same traversal by the CLI on the file (process start included).
+lineage_cli_s=$(for _ in 1 2 3; do
+	t0=$(now)
+	"$BIN" lineage "$BUSY" --depth 5 --data "$DATA" >/dev/null
+	elapsed "$t0" "$(now)"; echo; done | median)
+healthz_s=$(for _ in 1 2 3 4 5 6 7 8 9; do get "$BASE/healthz" /dev/null | cut -d' ' -f2; done | median)
 
 # --- SVG of the 500-node neighbourhood: cold, uncached, cached --------------------------
 ROOT=$(kv "$META" neighbourhood_root)
 RDEPTH=$(kv "$META" neighbourhood_depth)
 LQ="$BASE/api/v1/lineage?nodeId=$(urlenc "$ROOT")&depth=$RDEPTH&direction=both"
 say "bench: SVG of $ROOT at depth $RDEPTH"
-r=$(get "$LQ&format=svg" "$RUN/neigh.svg")
+r=$(get "$LQ&format=svg" "$RUN/neigh.svg") || r="failed nan 0"
 svg_first_s=$(echo "$r" | cut -d' ' -f2)
 svg_bytes=$(echo "$r" | cut -d' ' -f3)
-svg_cached_s=$(for k in 1 2 3 4 5; do get "$LQ&format=svg" /dev/null | cut -d' ' -f2; done | median)
+svg_cached_s=$(for _ in 1 2 3 4 5; do get "$LQ&format=svg" /dev/null | cut -d' ' -f2; done | median)
 # Uncached renders on a warm process: each hopCap is a new cache key, same graph.
 svg_uncached_s=$(for cap in 101 102 103 104 105; do
 	get "$LQ&format=svg&hopCap=$cap" /dev/null | cut -d' ' -f2; done | median)
-get "$LQ&format=json" "$RUN/neigh.json" >/dev/null
+get "$LQ&format=json" "$RUN/neigh.json" >/dev/null || true
 neigh_nodes=$(grep -o '"type": *"[A-Z_]*"' "$RUN/neigh.json" | wc -l)
 neigh_edges=$(( $(grep -o '"origin"' "$RUN/neigh.json" | wc -l) / 2 ))
 
-# --- lineage JSON at depth 5 of a busy node --------------------------------------------
-BUSY=$(kv "$META" busy_node)
-BQ="$BASE/api/v1/lineage?nodeId=$(urlenc "$BUSY")&depth=5&direction=both&format=json"
-say "bench: lineage JSON of $BUSY at depth 5"
-get "$BQ" "$RUN/busy.json" >/dev/null
-busy_bytes=$(stat -c %s "$RUN/busy.json")
-busy_nodes=$(grep -o '"type": *"[A-Z_]*"' "$RUN/busy.json" | wc -l)
-busy_edges=$(( $(grep -o '"origin"' "$RUN/busy.json" | wc -l) / 2 ))
-lineage_s=$(for k in 1 2 3 4 5 6 7 8 9; do get "$BQ" /dev/null | cut -d' ' -f2; done | median)
-# Baseline: the same traversal by the CLI on the file (process start included).
-lineage_cli_s=$(for k in 1 2 3; do
-	t0=$(now)
-	"$BIN" lineage "$BUSY" --depth 5 --data "$DATA" >/dev/null
-	elapsed "$t0" "$(now)"; echo; done | median)
-healthz_s=$(for k in 1 2 3 4 5 6 7 8 9; do get "$BASE/healthz" /dev/null | cut -d' ' -f2; done | median)
-
-# --- search -----------------------------------------------------------------------------
-NQ=$(grep -c . "$QUERIES")
-say "bench: search, $NQ queries: direct SQL, in-process, HTTP (1 client each)"
-SQL1=$("$TOOLS/bench_search" sql "$DB" "$QUERIES" -t 1 -r 10)
-API1=$("$TOOLS/bench_search" api "$DB" "$QUERIES" -t 1 -r 10)
-HTTP1=$("$TOOLS/bench_search" http "$BASE" "$QUERIES" -t 1 -r 10)
-say "bench: search, 16 concurrent: wrk -t2 -c16 -d10s, and direct SQL with 16 threads"
-WRK=$(BENCH_QUERIES=$QUERIES wrk -t2 -c16 -d10s --latency -s tests/bench/search.lua "$BASE")
-SQL16=$("$TOOLS/bench_search" sql "$DB" "$QUERIES" -t 16 -d 10)
-
+if ! kill -0 "$SRV" 2>/dev/null; then
+	wait "$SRV" || say "bench: the server died (exit status $?); see $LOG"
+	SRV=
+	: >"$RUN/failed"
+	rss_after_kb=0 hwm_kb=0 threads=0
+else
 sleep 5
 rss_after_kb=$(awk '/^VmRSS/ { print $2 }' "/proc/$SRV/status")
 hwm_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$SRV/status")
 threads=$(awk '/^Threads/ { print $2 }' "/proc/$SRV/status")
+fi
 cleanup
 SRV=
 
 # --- report ------------------------------------------------------------------------------
-S1=$(printf '%s\n' "$SQL1" | grep '^summary')
-A1=$(printf '%s\n' "$API1" | grep '^summary')
-H1=$(printf '%s\n' "$HTTP1" | grep '^summary')
-S16=$(printf '%s\n' "$SQL16" | grep '^summary')
-W=$(printf '%s\n' "$WRK" | grep '^wrk_summary')
+S1=$(printf '%s\n' "$SQL1" | grep '^summary' || true)
+A1=$(printf '%s\n' "$API1" | grep '^summary' || true)
+H1=$(printf '%s\n' "$HTTP1" | grep '^summary' || true)
+S16=$(printf '%s\n' "$SQL16" | grep '^summary' || true)
+W=$(printf '%s\n' "$WRK" | grep '^wrk_summary' || true)
 verdict() { # verdict VALUE LIMIT -> "met" or "missed by X%"
 	awk -v v="$1" -v l="$2" 'BEGIN { if (v <= l) print "met"; else printf "MISSED (%.1fx)\n", v / l }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "n/a" }'; }
+# Server CPU per request: ticks over the run / requests.
+per_req() { awk -v t="$1" -v n="$2" -v hz="$TCK" 'BEGIN { if (n > 0) printf "%.2f", t * 1000 / hz / n; else print "nan" }'; }
+srv_cpu_h1=$(per_req $((c1 - c0)) "$(field "$H1" samples)")
+srv_cpu_w=$(per_req $((c2 - c1)) "$(field "$W" requests)")
 rss_mb=$(awk -v k="$rss_fresh_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 rss_after_mb=$(awk -v k="$rss_after_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 hwm_mb=$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')
@@ -262,11 +280,12 @@ $API1
 -- HTTP GET /api/v1/search (libcurl, keep-alive) --
 $HTTP1
 -- direct FTS5, 16 threads for 10 s --
-$(printf '%s\n' "$SQL16" | grep '^summary')
+$S16
 -- wrk -t2 -c16 -d10s --latency --
 $WRK
 
 == Terrarium spine benchmark ==
+load:      load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (other work on the machine inflates latencies, not CPU per query)
 machine:   $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr), $(date -u +%Y-%m-%d)
 catalog:   $N entities, $(kv "$META" edges) edges, $(kv "$META" fields) fields (reused: $REUSED)
 
@@ -279,6 +298,7 @@ catalog:   $N entities, $(kv "$META" edges) edges, $(kv "$META" fields) fields (
 | idle RSS | $rss_mb MiB (fresh) / $rss_after_mb MiB (after the benchmarks, peak $hwm_mb MiB, $threads threads) | | <= 50 MB | $(verdict "$rss_after_mb" 47.7) |
 | search HTTP, 16 clients | p50 $w_p50 ms, p99 $w_p99 ms, $(field "$W" rps) req/s, non-2xx $(field "$W" non2xx) | direct FTS5, 16 threads: p50 $s16_p50 ms, p99 $s16_p99 ms, $(field "$S16" qps) q/s | p99 <= 10 ms; <= 2x direct | $(verdict "$w_p99" 10); $(ratio "$w_p99" "$s16_p99") direct |
 | search, 1 client | HTTP p50 $(field "$H1" p50_ms) ms, p99 $h1_p99 ms; search_run p50 $(field "$A1" p50_ms) ms, p99 $(field "$A1" p99_ms) ms | direct FTS5: p50 $(field "$S1" p50_ms) ms, p99 $s1_p99 ms | <= 2x direct | $(ratio "$h1_p99" "$s1_p99") direct |
+| CPU per search (load-independent) | server: $srv_cpu_h1 ms/request (1 client), $srv_cpu_w ms/request (16 clients); search_run in-process: $(field "$A1" cpu_ms_per_q) ms | direct FTS5: $(field "$S1" cpu_ms_per_q) ms (1 thread), $(field "$S16" cpu_ms_per_q) ms (16 threads) | | $(ratio "$srv_cpu_w" "$(field "$S16" cpu_ms_per_q)") direct |
 | lineage JSON, depth 5, busy node | median $(ms "$lineage_s") ms ($busy_nodes nodes, $busy_edges edges, $(mib "$busy_bytes") MiB) | CLI on the file, process included: $(ms "$lineage_cli_s") ms; GET /healthz $(ms "$healthz_s") ms | | |
 | lineage SVG, $neigh_nodes nodes / $neigh_edges edges | first (fresh process) $(ms "$svg_first_s") ms; uncached median $(ms "$svg_uncached_s") ms; cached median $(ms "$svg_cached_s") ms; $(mib "$svg_bytes") MiB | GET /healthz $(ms "$healthz_s") ms | | |
 EOF
