@@ -1997,14 +1997,28 @@ out:
 
 enum { SET_TAGS = 0, SET_OWNERS = 1 };
 
-/* Does ROWS (sorted by key) hold KEY from any source other than EXCEPT (NULL: any)? */
+/* The first row of ROWS (sorted by key) whose key is KEY, or where it would be. */
+static size_t prow_first(const struct prow *rows, size_t n, const char *key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(rows[mid].key, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Does ROWS (sorted by key) hold KEY from any source other than EXCEPT? */
 static int set_has(const struct prow *rows, size_t n, const char *key, const char *except)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(rows[i].key, key) == 0 && rows[i].source &&
-		    (!except || strcmp(rows[i].source, except) != 0))
+	for (size_t i = prow_first(rows, n, key); i < n && strcmp(rows[i].key, key) == 0; i++)
+		if (strcmp(rows[i].source, except) != 0)
 			return 1;
-	}
 	return 0;
 }
 
@@ -2043,9 +2057,8 @@ static int set_sync(struct wctx *w, int which, int64_t eid, json_t *arr, const c
 	for (i = 0; i < n_want; i++) {
 		int held_by_me = 0, held = 0;
 
-		for (size_t j = 0; j < n_old; j++) {
-			if (strcmp(old[j].key, want[i]) != 0)
-				continue;
+		for (size_t j = prow_first(old, n_old, want[i]);
+		     j < n_old && strcmp(old[j].key, want[i]) == 0; j++) {
 			held = 1;
 			if (strcmp(old[j].source, source) == 0)
 				held_by_me = 1;

@@ -45,11 +45,21 @@
  *
  * History.  Every commit that changes an entity appends to its history: what
  * changed (created, description, fields added/removed/changed, properties,
- * tags, owners, edges, stale), when, and by which source.
+ * tags, owners, edges, stale), when, and by which source.  The changes and
+ * their details: "created" (null), "attributes" ({"subtype": {"from","to"},
+ * ...} for subtype, platform, display_name), "description" ({"from","to"}),
+ * "fields" and "properties" ({"added","removed","changed"}: names), "tags"
+ * and "owners" ({"added","removed"}), "stale" and "fresh" (null),
+ * "edge_added" and "edge_removed" (on the src entity: {"dst","kind"}).
+ * Asserting again what is already there changes nothing: no history, no new
+ * updated_at, no new generation.
  *
  * Threads.  One struct catalog is shared by all threads.  Reads use a
  * connection private to the calling thread; writes are serialised on one
- * writer connection.  Every function is safe to call from any thread.
+ * writer connection.  Every function is safe to call from any thread.  A
+ * thread that holds an open batch and asks for another write (a batch,
+ * patch, run or token) gets CATALOG_EINVAL rather than a deadlock; a batch
+ * may be committed or aborted by another thread than the one that began it.
  *
  * Errors.  Functions return 0 or a negative CATALOG_E* code; where an ERR
  * buffer is given it receives a one-line lowercase message.
@@ -210,6 +220,16 @@ int catalog_counts(struct catalog *cat, struct catalog_counts *out);
  * hashes.  catalog_import() reads that back into an empty catalog and loses
  * nothing; into a non-empty one it merges.  Returns the number of lines
  * written/read, or a negative code with ERR naming the line.
+ *
+ * An export is one consistent snapshot in a fixed order (entities by id,
+ * edges by src, dst, kind, source, history as it happened, then OpenLineage
+ * runs ({"type":"run"}) and tokens ({"type":"token"})), so exporting what an
+ * import of an export made gives the same bytes.  Import takes lines of at
+ * most 16 MiB (blank lines are skipped), keeps the file's times and sources,
+ * and writes no history rows of its own.  It holds the writer lock
+ * throughout; an input of at most 50,000 lines is imported atomically, a
+ * longer one is committed every 50,000 lines, and an error ("line N: ...")
+ * rolls back only the lines after the last of those commits.
  */
 long catalog_export(struct catalog *cat, FILE *out, char *err, size_t errlen);
 long catalog_import(struct catalog *cat, FILE *in, char *err, size_t errlen);
