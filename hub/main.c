@@ -366,6 +366,8 @@ static int cmd_serve(int argc, char **argv)
 	api.cfg = &cfg;
 	api.started_at = t0;
 	api.svg_cache = render_cache_create(256, 64 * 1024 * 1024);
+	if (render_init(err, sizeof(err)) < 0)
+		log_event(LOG_WARN, "lineage svg unavailable", "detail", err, NULL);
 	struct http_options hopt = {
 		.listen = cfg.listen,
 		.tls_cert = cfg.tls_cert,
@@ -762,9 +764,9 @@ static void print_summary(const char *name, struct collector_result *r, int dry)
 					   JSON_COMPACT | JSON_ENCODE_ANY);
 		const char *title = json_string_value(json_object_get(r->tile, "title"));
 
-		printf("tile: %s%s%s%s %s\n", json_string_value(json_object_get(r->tile, "status")),
+		printf("tile: %s%s%s%s%s%s\n", json_string_value(json_object_get(r->tile, "status")),
 		       title ? " \"" : "", title ? title : "", title ? "\"" : "",
-		       numbers ? numbers : "");
+		       numbers ? " " : "", numbers ? numbers : "");
 		free(numbers);
 	}
 	json_array_foreach(r->metrics, i, v) {
