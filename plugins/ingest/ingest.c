@@ -91,6 +91,7 @@ struct ingest {
 	atomic_ullong n_accepted, n_rejected, n_too_large, n_error;    /* POST answers */
 	atomic_ullong n_processed, n_proc_rejected, n_proc_failed;     /* processor outcomes */
 	atomic_ullong bytes_received;
+	atomic_int idle;            /* the processor is about to sleep or asleep */
 
 	pthread_mutex_t mu;
 	int64_t ring_sec[RING_S];
@@ -355,7 +356,8 @@ static void post_sample(struct trm_req *req, void *ud)
 	ingest_jw_lit(&out, "}");
 	status = valid ? 201 : 400;
 	reply_json(g, req, status, &out);
-	api->task_wake(g->ctx);
+	if (atomic_exchange(&g->idle, 0))
+		api->task_wake(g->ctx);
 	atomic_fetch_add(valid ? &g->n_accepted : &g->n_rejected, 1);
 	atomic_fetch_add(&g->bytes_received, total);
 	double secs = mono_s() - t0;
@@ -875,7 +877,7 @@ static void processor(struct trm_task *task, void *ud)
 			}
 		}
 		double t = mono_s();
-		if ((n < BATCH || t - last_sync >= SYNC_EVERY_S) && ingest_store_sync(g->st) == 0)
+		if ((n == 0 || t - last_sync >= SYNC_EVERY_S) && ingest_store_sync(g->st) == 0)
 			last_sync = t;
 		if (t - last_tile >= TILE_EVERY_S) {
 			tile_refresh(g);
@@ -894,8 +896,14 @@ static void processor(struct trm_task *task, void *ud)
 			}
 			last_prune = t;
 		}
-		if (n == 0)
-			api->task_sleep(task, IDLE_SLEEP_MS);
+		if (n == 0) {
+			/* POSTs wake the processor only when it says it is idle; the
+			 * queue is looked at again after saying so. */
+			atomic_store(&g->idle, 1);
+			if (ingest_store_queued(g->st) == 0)
+				api->task_sleep(task, IDLE_SLEEP_MS);
+			atomic_store(&g->idle, 0);
+		}
 	}
 	ingest_store_sync(g->st);
 out:

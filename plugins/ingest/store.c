@@ -20,9 +20,12 @@
  * cannot be torn; the header CRC leaves that byte out) and punches the body
  * out of the file.
  *
+ * The durable point has a mutex of its own (dmu), so committers waiting for
+ * a sync never hold up the ones appending.
+ *
  * Locks, taken in this order when nested: wmu (writer) -> seg_rw (the
- * segment array) ; rmu (results log) -> imu (index).  seg_rw and imu are
- * nested only as seg_rw -> imu (prune).
+ * segment array), wmu -> dmu (roll); rmu (results log) -> imu (index);
+ * seg_rw -> imu (prune).
  */
 #include "store.h"
 
@@ -104,14 +107,22 @@ struct ingest_store {
 	size_t nsegs, capsegs;
 
 	pthread_mutex_t wmu;
-	pthread_cond_t durable_cv, big_cv;
+	pthread_cond_t big_cv;
 	uint32_t ano;           /* the active segment */
 	int afd;
 	uint64_t asize;
 	uint64_t bigs[BIGS_MAX];
 	int nbig;
+	/* Published under wmu for the sync leader, who holds only dmu. */
+	atomic_uint_least64_t written_pub;
+	atomic_int afd_pub;
+
+	pthread_mutex_t dmu;    /* the durable point and its waiters */
+	pthread_cond_t round_cv[2]; /* waiters of sync round k wait on [k & 1] */
 	uint64_t durable;
 	int syncing;
+	uint64_t round;         /* syncs started */
+	uint64_t round_target;  /* what the one in flight covers */
 	atomic_int failed;
 	atomic_uint_least64_t raw_bytes;
 
@@ -630,6 +641,23 @@ static int seg_create(struct ingest_store *st, uint32_t no)
 	return fd;
 }
 
+static uint64_t written_lsn(const struct ingest_store *st)
+{
+	uint64_t w = LSN(st->ano, st->asize);
+	for (int i = 0; i < st->nbig; i++)
+		if (st->bigs[i] < w)
+			w = st->bigs[i];
+	return w;
+}
+
+/* Publish the written point (wmu held) for the sync leader.  The segment's
+ * fd is published before any record of it, so a leader that reads the
+ * written point first and the fd second never syncs a file older than it. */
+static void publish(struct ingest_store *st)
+{
+	atomic_store_explicit(&st->written_pub, written_lsn(st), memory_order_release);
+}
+
 /*
  * Start segment ano + 1 (wmu held, no bigs in flight): sync the old one so
  * the durable point covers it, then make the new one.
@@ -639,9 +667,6 @@ static int roll(struct ingest_store *st)
 	int rc;
 	if (st->afd >= 0 && fdatasync(st->afd) < 0)
 		return -EIO;
-	uint64_t old_end = LSN(st->ano, st->asize);
-	if (old_end > st->durable)
-		st->durable = old_end;
 	uint32_t no = st->ano + 1;
 	int fd = seg_create(st, no);
 	if (fd < 0)
@@ -659,19 +684,17 @@ static int roll(struct ingest_store *st)
 	st->ano = no;
 	st->afd = fd;
 	st->asize = 0;
+	atomic_store_explicit(&st->afd_pub, fd, memory_order_release);
+	publish(st);
+	/* The old segment is on disk whole. */
+	pthread_mutex_lock(&st->dmu);
 	st->durable = LSN(no, 0);
-	pthread_cond_broadcast(&st->durable_cv);
+	pthread_cond_broadcast(&st->round_cv[0]);
+	pthread_cond_broadcast(&st->round_cv[1]);
+	pthread_mutex_unlock(&st->dmu);
 	return 0;
 }
 
-static uint64_t written_lsn(const struct ingest_store *st)
-{
-	uint64_t w = LSN(st->ano, st->asize);
-	for (int i = 0; i < st->nbig; i++)
-		if (st->bigs[i] < w)
-			w = st->bigs[i];
-	return w;
-}
 
 /* ---- writing ---- */
 
@@ -788,23 +811,90 @@ static void big_remove(struct ingest_store *st, uint64_t lsn)
 	pthread_cond_broadcast(&st->big_cv);
 }
 
-int ingest_store_commit(struct ingest_store *st, struct ingest_write *w,
-			const struct ingest_submit *sub)
+/* Small bodies: the whole record in one pwritev (wmu held).  On failure
+ * the space is given back: nothing was reserved after it. */
+static int append_staged(struct ingest_store *st, struct ingest_write *w, const unsigned char *hdr,
+			 const char *ctype, size_t ctlen, uint64_t off, uint64_t rsize)
+{
+	struct iovec iov[3] = {
+		{ (void *)hdr, HDR }, { (void *)ctype, ctlen }, { w->buf, w->len },
+	};
+	uint64_t done = 0;
+	while (done < rsize) {
+		/* Skip what was written already (a short pwritev). */
+		struct iovec v[3];
+		int nv = 0;
+		uint64_t skip = done;
+		for (int i = 0; i < 3; i++) {
+			if (skip >= iov[i].iov_len) {
+				skip -= iov[i].iov_len;
+				continue;
+			}
+			v[nv].iov_base = (char *)iov[i].iov_base + skip;
+			v[nv].iov_len = iov[i].iov_len - skip;
+			skip = 0;
+			nv++;
+		}
+		ssize_t n = pwritev(st->afd, v, nv, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int rc = n < 0 ? -errno : -EIO;
+			if (ftruncate(st->afd, (off_t)off) < 0)
+				atomic_store(&st->failed, 1);
+			return rc;
+		}
+		done += (uint64_t)n;
+	}
+	st->asize = off + rsize;
+	publish(st);
+	return 0;
+}
+
+/*
+ * Spilled bodies: reserve the space, copy outside the mutex (wmu held on
+ * entry and on return).  The durable point waits for the copy.  On failure
+ * the space is marked void, since records may follow it.
+ */
+static int append_spilled(struct ingest_store *st, struct ingest_write *w,
+			  const unsigned char *hdr, const struct ingest_submit *sub,
+			  const char *ctype, size_t ctlen, uint64_t off, uint64_t rsize)
+{
+	int fd = st->afd;
+	uint64_t lsn = LSN(st->ano, off);
+	st->asize = off + rsize;
+	st->bigs[st->nbig++] = lsn;
+	pthread_mutex_unlock(&st->wmu);
+	int rc = pwrite_all(fd, hdr, HDR, off);
+	if (rc == 0)
+		rc = pwrite_all(fd, ctype, ctlen, off + HDR);
+	if (rc == 0)
+		rc = copy_in(w->fd, fd, off + HDR + ctlen, w->total);
+	if (rc < 0) {
+		unsigned char vh[HDR];
+		hdr_encode(vh, REC_VOID, sub->id, ctype, ctlen, w->total, sub->received_at, 0);
+		if (pwrite_all(fd, vh, HDR, off) < 0 || pwrite_all(fd, ctype, ctlen, off + HDR) < 0)
+			atomic_store(&st->failed, 1);
+	}
+	pthread_mutex_lock(&st->wmu);
+	big_remove(st, lsn);
+	publish(st);
+	return rc;
+}
+
+/* Append W's record; *LSN and *END get where it lies.  0 or -errno. */
+static int append(struct ingest_store *st, struct ingest_write *w, const struct ingest_submit *sub,
+		  const char *ctype, size_t ctlen, uint64_t *lsn, uint64_t *end)
 {
 	unsigned char hdr[HDR];
-	const char *ctype = sub->ctype ? sub->ctype : "";
-	size_t ctlen = strlen(ctype);
+	uint64_t rsize = HDR + ctlen + w->total;
 	int rc = 0;
-	if (ctlen > INGEST_STORE_CTYPE_MAX)
-		return -EINVAL;
-	uint64_t rsize = HDR + ctlen + w->total, lsn = 0, end = 0;
 	hdr_encode(hdr, 0, sub->id, ctype, ctlen, w->total, sub->received_at, w->crc);
-
 	pthread_mutex_lock(&st->wmu);
 	for (;;) {
 		if (atomic_load(&st->failed)) {
 			rc = -EIO;
-			goto unlock;
+			goto out;
 		}
 		if (st->nbig == BIGS_MAX) {
 			pthread_cond_wait(&st->big_cv, &st->wmu);
@@ -812,101 +902,84 @@ int ingest_store_commit(struct ingest_store *st, struct ingest_write *w,
 		}
 		if (st->asize == 0 || st->asize + rsize <= st->segment_max)
 			break;
-		if (st->nbig > 0) {
+		if (st->nbig > 0) { /* roll only once the copies into this segment are done */
 			pthread_cond_wait(&st->big_cv, &st->wmu);
 			continue;
 		}
 		if ((rc = roll(st)) < 0) {
 			atomic_store(&st->failed, 1);
-			goto unlock;
+			goto out;
 		}
 	}
 	uint64_t off = st->asize;
-	lsn = LSN(st->ano, off);
-	end = lsn + rsize;
-	int fd = st->afd;
-	if (w->fd < 0) {
-		struct iovec iov[3] = {
-			{ hdr, HDR }, { (void *)ctype, ctlen }, { w->buf, w->len },
-		};
-		uint64_t done = 0;
-		while (done < rsize) {
-			/* Skip what was written already (a short pwritev). */
-			struct iovec v[3];
-			int nv = 0;
-			uint64_t skip = done;
-			for (int i = 0; i < 3; i++) {
-				if (skip >= iov[i].iov_len) {
-					skip -= iov[i].iov_len;
-					continue;
-				}
-				v[nv].iov_base = (char *)iov[i].iov_base + skip;
-				v[nv].iov_len = iov[i].iov_len - skip;
-				skip = 0;
-				nv++;
-			}
-			ssize_t n = pwritev(fd, v, nv, (off_t)(off + done));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				rc = n < 0 ? -errno : -EIO;
-				/* Nothing after us: give the space back. */
-				if (ftruncate(fd, (off_t)off) < 0)
-					atomic_store(&st->failed, 1);
-				goto unlock;
-			}
-			done += (uint64_t)n;
-		}
-		st->asize = off + rsize;
-	} else {
-		st->asize = off + rsize;
-		st->bigs[st->nbig++] = lsn;
-		pthread_mutex_unlock(&st->wmu);
-		rc = pwrite_all(fd, hdr, HDR, off);
-		if (rc == 0)
-			rc = pwrite_all(fd, ctype, ctlen, off + HDR);
-		if (rc == 0)
-			rc = copy_in(w->fd, fd, off + HDR + ctlen, w->total);
-		if (rc < 0) {
-			/* Others may follow: mark the space void so it is skipped. */
-			unsigned char vh[HDR];
-			hdr_encode(vh, REC_VOID, sub->id, ctype, ctlen, w->total, sub->received_at,
-				   0);
-			if (pwrite_all(fd, vh, HDR, off) < 0 ||
-			    pwrite_all(fd, ctype, ctlen, off + HDR) < 0)
-				atomic_store(&st->failed, 1);
-		}
-		pthread_mutex_lock(&st->wmu);
-		big_remove(st, lsn);
-		if (rc < 0)
-			goto unlock;
-	}
-	atomic_fetch_add(&st->raw_bytes, rsize);
+	*lsn = LSN(st->ano, off);
+	*end = *lsn + rsize;
+	if (w->fd < 0)
+		rc = append_staged(st, w, hdr, ctype, ctlen, off, rsize);
+	else
+		rc = append_spilled(st, w, hdr, sub, ctype, ctlen, off, rsize);
+	if (rc == 0)
+		atomic_fetch_add(&st->raw_bytes, rsize);
+out:
+	pthread_mutex_unlock(&st->wmu);
+	return rc;
+}
 
-	/* Group commit: wait for a sync that covers END, or lead one. */
+/*
+ * Group commit: wait until a sync covers END.  With no sync in flight the
+ * caller leads one: it takes the written point, fdatasyncs outside the
+ * mutex, publishes the durable point, wakes the waiters it covered
+ * (broadcast on its round's condition) and one waiter of the next round to
+ * lead that one.  A waiter whose record the sync in flight covers waits for
+ * that round; any other waits for the next.  So a sync wakes only the
+ * requests it answers, plus one.  0, or -EIO once a sync failed.
+ */
+static int wait_durable(struct ingest_store *st, uint64_t end)
+{
+	int rc = 0;
+	pthread_mutex_lock(&st->dmu);
 	while (!atomic_load(&st->failed) && st->durable < end) {
 		if (st->syncing) {
-			pthread_cond_wait(&st->durable_cv, &st->wmu);
+			uint64_t k = end <= st->round_target ? st->round : st->round + 1;
+			pthread_cond_wait(&st->round_cv[k & 1], &st->dmu);
 			continue;
 		}
+		uint64_t k = ++st->round;
+		uint64_t target = atomic_load_explicit(&st->written_pub, memory_order_acquire);
+		int fd = atomic_load_explicit(&st->afd_pub, memory_order_acquire);
 		st->syncing = 1;
-		uint64_t target = written_lsn(st);
-		int sfd = st->afd;
-		pthread_mutex_unlock(&st->wmu);
-		int src = fdatasync(sfd);
-		pthread_mutex_lock(&st->wmu);
+		st->round_target = target;
+		pthread_mutex_unlock(&st->dmu);
+		int src = fdatasync(fd);
+		pthread_mutex_lock(&st->dmu);
 		st->syncing = 0;
 		if (src < 0)
 			atomic_store(&st->failed, 1);
 		else if (target > st->durable)
 			st->durable = target;
-		pthread_cond_broadcast(&st->durable_cv);
+		pthread_cond_broadcast(&st->round_cv[k & 1]);
+		pthread_cond_signal(&st->round_cv[(k + 1) & 1]);
+		if (src < 0)
+			pthread_cond_broadcast(&st->round_cv[(k + 1) & 1]);
 	}
 	if (st->durable < end)
 		rc = -EIO;
-unlock:
-	pthread_mutex_unlock(&st->wmu);
-	if (rc < 0)
+	pthread_mutex_unlock(&st->dmu);
+	return rc;
+}
+
+int ingest_store_commit(struct ingest_store *st, struct ingest_write *w,
+			const struct ingest_submit *sub)
+{
+	const char *ctype = sub->ctype ? sub->ctype : "";
+	size_t ctlen = strlen(ctype);
+	uint64_t lsn = 0, end = 0;
+	uint32_t slot;
+	int rc;
+	if (ctlen > INGEST_STORE_CTYPE_MAX)
+		return -EINVAL;
+	if ((rc = append(st, w, sub, ctype, ctlen, &lsn, &end)) < 0 ||
+	    (rc = wait_durable(st, end)) < 0)
 		return rc;
 
 	/* Durable: index it and queue it. */
@@ -916,7 +989,6 @@ unlock:
 		newest_note(sg, sub->received_at);
 	pthread_rwlock_unlock(&st->seg_rw);
 	pthread_mutex_lock(&st->imu);
-	uint32_t slot;
 	rc = entry_add(st, sub->id, lsn, (uint16_t)ctlen, w->total, sub->received_at, &slot);
 	if (rc == 0) {
 		struct entry *e = &st->ents[slot];
@@ -1077,6 +1149,14 @@ void ingest_store_counts(struct ingest_store *st, struct ingest_counts *out)
 }
 
 /* ---- the processor ---- */
+
+size_t ingest_store_queued(struct ingest_store *st)
+{
+	pthread_mutex_lock(&st->imu);
+	size_t n = st->qlen;
+	pthread_mutex_unlock(&st->imu);
+	return n;
+}
 
 size_t ingest_store_take(struct ingest_store *st, struct ingest_job *jobs, size_t max)
 {
@@ -1752,6 +1832,8 @@ static int rebuild(struct ingest_store *st, char *err, size_t errlen)
 		st->asize = 0;
 	}
 	st->durable = LSN(st->ano, st->asize);
+	atomic_store(&st->afd_pub, st->afd);
+	publish(st);
 	uint64_t bytes = 0;
 	for (size_t i = 0; i < st->nsegs; i++)
 		bytes += st->segs[i].size;
@@ -1777,9 +1859,11 @@ struct ingest_store *ingest_store_open(const char *dir, const struct ingest_stor
 	st->afd = -1;
 	pthread_rwlock_init(&st->seg_rw, NULL);
 	pthread_mutex_init(&st->wmu, NULL);
+	pthread_mutex_init(&st->dmu, NULL);
 	pthread_mutex_init(&st->imu, NULL);
 	pthread_mutex_init(&st->rmu, NULL);
-	pthread_cond_init(&st->durable_cv, NULL);
+	pthread_cond_init(&st->round_cv[0], NULL);
+	pthread_cond_init(&st->round_cv[1], NULL);
 	pthread_cond_init(&st->big_cv, NULL);
 	st->segment_max = opts && opts->segment_max ? opts->segment_max
 						    : INGEST_STORE_SEGMENT_DEFAULT;
@@ -1835,11 +1919,13 @@ void ingest_store_close(struct ingest_store *st)
 	free(st->res);
 	free(st->queue);
 	free(st->segs);
-	pthread_cond_destroy(&st->durable_cv);
+	pthread_cond_destroy(&st->round_cv[0]);
+	pthread_cond_destroy(&st->round_cv[1]);
 	pthread_cond_destroy(&st->big_cv);
 	pthread_mutex_destroy(&st->rmu);
 	pthread_mutex_destroy(&st->imu);
 	pthread_mutex_destroy(&st->wmu);
+	pthread_mutex_destroy(&st->dmu);
 	pthread_rwlock_destroy(&st->seg_rw);
 	free(st);
 }

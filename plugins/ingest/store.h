@@ -194,6 +194,9 @@ struct ingest_job {
 	int64_t received_at;
 };
 
+/* How many submissions are queued (not counting those taken). */
+size_t ingest_store_queued(struct ingest_store *st);
+
 /* Take up to MAX queued submissions, oldest first.  The count. */
 size_t ingest_store_take(struct ingest_store *st, struct ingest_job *jobs, size_t max);
 

@@ -2,20 +2,33 @@
 #include "uuid.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/random.h>
+
+/* Random bytes are drawn from the kernel a few hundred at a time, per thread. */
+static _Thread_local struct {
+	uint8_t buf[512];
+	size_t pos;
+} pool = { .pos = sizeof(pool.buf) };
 
 int ingest_uuid_v4(uint8_t id[16])
 {
-	size_t got = 0;
-	while (got < 16) {
-		ssize_t n = getrandom(id + got, 16 - got, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+	if (pool.pos + 16 > sizeof(pool.buf)) {
+		size_t got = 0;
+		while (got < sizeof(pool.buf)) {
+			ssize_t n = getrandom(pool.buf + got, sizeof(pool.buf) - got, 0);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			got += (size_t)n;
 		}
-		got += (size_t)n;
+		pool.pos = 0;
 	}
+	memcpy(id, pool.buf + pool.pos, 16);
+	memset(pool.buf + pool.pos, 0, 16); /* never hand out the same bytes twice */
+	pool.pos += 16;
 	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40); /* version 4 */
 	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80); /* variant 10xx */
 	return 0;

@@ -13,7 +13,8 @@
 
 #define INGEST_UUID_TEXT 37
 
-/* A new v4 id from the kernel's random source (getrandom).  0, or -errno. */
+/* A new v4 id from the kernel's random source (getrandom, drawn in blocks of
+ * 512 bytes per thread).  0, or -errno. */
 int ingest_uuid_v4(uint8_t id[16]);
 
 /* Write ID's canonical text (36 characters and a NUL) into OUT. */
