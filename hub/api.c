@@ -240,6 +240,17 @@ static void get_history(struct http_req *req)
 	json_t *doc = NULL;
 	int rc = catalog_entity_history(api->cat, req->params[0], (int)limit, (int)offset, &doc);
 	if (rc == CATALOG_ENOTFOUND) {
+		/*
+		 * CivetWeb decodes the path, so ".../X%2Fhistory" arrives as
+		 * ".../X/history".  When X is no entity but "X/history" is, the
+		 * caller meant that entity.
+		 */
+		char id[CATALOG_ID_MAX + 16];
+		snprintf(id, sizeof(id), "%s/history", req->params[0]);
+		if (catalog_entity_get(api->cat, id, &doc) == 0) {
+			http_reply_json(req, 200, doc);
+			return;
+		}
 		http_error(req, 404, "not found", "no entity '%s'", req->params[0]);
 		return;
 	}

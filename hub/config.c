@@ -65,7 +65,7 @@ void config_init(struct config *c)
 	c->log_level = LOG_INFO;
 	c->lineage_max_depth = 10;
 	c->lineage_hop_cap = 100;
-	c->http_threads = 16;
+	c->http_threads = 64;
 	c->max_body = DEFAULT_MAX_BODY;
 	c->services = json_array();
 	c->plugins = json_object();

@@ -10,7 +10,7 @@
  *   anonymous_reads = true
  *   log_level = "info"                -- debug, info, warn, error
  *   lineage = { max_depth = 10, hop_cap = 100 }
- *   http = { threads = 16, max_body = "8MiB" }
+ *   http = { threads = 64, max_body = "8MiB" }
  *   services = { { name = "orders-db", group = "Databases", type = "postgres",
  *                  url = "postgres://db:5432", ... }, ... }
  *   plugins = { postgres = { interval = 300, dsn = env("PG_DSN") }, ... }
@@ -51,7 +51,7 @@ struct config {
 	int log_level;           /* enum log_level, LOG_INFO */
 	int lineage_max_depth;   /* 10 */
 	int lineage_hop_cap;     /* 100 */
-	int http_threads;        /* 16 */
+	int http_threads;        /* 64 */
 	long long max_body;      /* 8 MiB: the largest request body the API takes */
 	json_t *services;        /* array of objects, as written; never NULL */
 	json_t *plugins;         /* object: name -> settings object; never NULL */

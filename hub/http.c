@@ -18,8 +18,10 @@
 #include "hub/strbuf.h"
 
 #define ROUTES_MAX 128
-#define SEGS_MAX 16
+#define SEGS_MAX 16         /* segments of a route pattern */
+#define PATH_SEGS_MAX 512   /* segments of a request path (HTTP_PATH_MAX bounds it too) */
 #define SEG_MAX 64
+#define JSON_DEPTH_MAX 64   /* jansson recurses; HTTP workers have 100 KiB stacks */
 #define METRICS_MAX (1024 * 1024)
 
 /* Latency histogram bounds, in seconds. */
@@ -58,9 +60,9 @@ struct http_server {
 
 /* --- routes ---------------------------------------------------------------- */
 
-/* Split PATH (after its leading '/') into at most SEGS_MAX segments in place.
+/* Split PATH (after its leading '/') into at most MAX segments in place.
  * Returns the count, or -1 when there are too many. */
-static int split_path(char *path, char **segs)
+static int split_path(char *path, char **segs, int max)
 {
 	int n = 0;
 	char *p = path;
@@ -69,7 +71,7 @@ static int split_path(char *path, char **segs)
 	if (*p == '\0')
 		return 0;
 	for (;;) {
-		if (n == SEGS_MAX)
+		if (n == max)
 			return -1;
 		segs[n++] = p;
 		char *slash = strchr(p, '/');
@@ -94,7 +96,7 @@ int http_route(struct http_server *srv, const char *method, const char *pattern,
 	struct route *r = &srv->routes[i];
 	memset(r, 0, sizeof(*r));
 	strcpy(copy, pattern);
-	int n = split_path(copy, segs);
+	int n = split_path(copy, segs, SEGS_MAX);
 	if (n < 0)
 		goto out;
 	int nparams = 0, ngreedy = 0;
@@ -311,10 +313,40 @@ long http_read(struct http_req *req, void *buf, size_t len)
 	return mg_read(req->conn, buf, len);
 }
 
+/*
+ * The deepest nesting of arrays and objects in TEXT, scanning iteratively
+ * (jansson's parser recurses once per level), stopping once past LIMIT.
+ */
+static int json_depth(const char *text, size_t len, int limit)
+{
+	int depth = 0, deepest = 0, in_string = 0;
+	for (size_t i = 0; i < len && deepest <= limit; i++) {
+		char c = text[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = 0;
+		} else if (c == '"') {
+			in_string = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > deepest)
+				deepest = depth;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return deepest;
+}
+
 json_t *http_read_json(struct http_req *req)
 {
 	if (http_read_body(req) < 0)
 		return NULL;
+	if (json_depth(req->body, req->body_len, JSON_DEPTH_MAX) > JSON_DEPTH_MAX) {
+		http_error(req, 400, "malformed json", "nested deeper than %d levels", JSON_DEPTH_MAX);
+		return NULL;
+	}
 	json_error_t jerr;
 	json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
@@ -452,14 +484,14 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	};
 	char pathcopy[HTTP_PATH_MAX];
 	char pbuf[HTTP_PATH_MAX];
-	char *segs[SEGS_MAX];
+	char *segs[PATH_SEGS_MAX];
 	char qkey[128];
 	if (strlen(req.path) >= sizeof(pathcopy)) {
 		http_error(&req, 414, "uri too long", "the path is over %d bytes", HTTP_PATH_MAX);
 		goto out;
 	}
 	strcpy(pathcopy, req.path);
-	int n = split_path(pathcopy, segs);
+	int n = split_path(pathcopy, segs, PATH_SEGS_MAX);
 	int path_matched = 0;
 	int nroutes = atomic_load(&srv->nroutes);
 	for (int i = 0; n >= 0 && i < nroutes; i++) {
@@ -580,7 +612,7 @@ struct http_server *http_start(const struct http_options *opt, struct catalog *c
 		"num_threads", threads,
 		"enable_keep_alive", "yes",
 		"keep_alive_timeout_ms", "5000",
-		"request_timeout_ms", "30000",
+		"request_timeout_ms", "10000",
 		"tcp_nodelay", "1",
 		NULL,
 	};

@@ -35,6 +35,8 @@
 #define DOT_MAX (64u * 1024 * 1024)  /* the most DOT text one graph may become */
 #define LABEL_CHARS_MAX 48           /* characters of a name shown in a node */
 #define GV_ERR_MAX 1024              /* Graphviz messages kept from one render */
+#define GV_STACK_SIZE (64u * 1024 * 1024) /* the layout thread's stack */
+#define CHUNK_SIZE 65536             /* reads of the child's answer (on the heap) */
 #define SVG_MAX (256u * 1024 * 1024) /* the most SVG one graph may become */
 #define RENDER_TIMEOUT_MS 30000      /* the longest one layout may take */
 
@@ -601,17 +603,45 @@ static int write_all(int fd, const char *buf, size_t len)
  * leaks memory in every layout of a graph with clusters (virtual nodes and
  * edges of class1/class2, HTML labels); the child takes it away with it.
  */
+struct gv_job {
+	int fd;
+	const char *dot;
+	int status;
+};
+
+static void *gv_child_main(void *arg)
+{
+	struct gv_job *job = arg;
+	char *data = NULL, err[GV_ERR_MAX + 128] = "";
+	unsigned int data_len = 0;
+	if (gv_render(job->dot, &data, &data_len, err, sizeof(err)) == 0)
+		job->status = write_all(job->fd, "S", 1) < 0 ||
+			      write_all(job->fd, data, data_len) < 0;
+	else
+		job->status = write_all(job->fd, "E", 1) < 0 ||
+			      write_all(job->fd, err, strlen(err)) < 0;
+	return NULL;
+}
+
+/*
+ * The child was forked from an HTTP worker thread, whose stack is small
+ * (CivetWeb's are 100 KiB), and dot's layout recurses deeply on large
+ * graphs: lay out on a thread with a stack of its own.
+ */
 __attribute__((noreturn))
 static void gv_child(int fd, const char *dot)
 {
-	char *data = NULL, err[GV_ERR_MAX + 128] = "";
-	unsigned int data_len = 0;
-	int status = 0;
-	if (gv_render(dot, &data, &data_len, err, sizeof(err)) == 0)
-		status = write_all(fd, "S", 1) < 0 || write_all(fd, data, data_len) < 0;
+	struct gv_job job = { .fd = fd, .dot = dot, .status = 1 };
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, GV_STACK_SIZE);
+	if (pthread_create(&t, &attr, gv_child_main, &job) == 0)
+		pthread_join(t, NULL);
 	else
-		status = write_all(fd, "E", 1) < 0 || write_all(fd, err, strlen(err)) < 0;
-	_exit(status);
+		job.status = write_all(fd, "E", 1) < 0 ||
+			     write_all(fd, "cannot start layout thread", 26) < 0 || 1;
+	_exit(job.status);
 }
 
 static long long mono_ms(void)
@@ -621,10 +651,18 @@ static long long mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int render_init(char *err, size_t errlen)
+{
+	pthread_mutex_lock(&gv_lock);
+	int rc = gv_init(err, errlen);
+	pthread_mutex_unlock(&gv_lock);
+	return rc;
+}
+
 int render_svg(const struct lineage_graph *g, const char *link_prefix, char **out, size_t *len,
 	       char *err, size_t errlen)
 {
-	char *dot = NULL;
+	char *dot = NULL, *chunk = NULL;
 	size_t dot_len = 0;
 	struct buf res = { .max = SVG_MAX + 1 };
 	int fds[2] = { -1, -1 };
@@ -663,7 +701,12 @@ int render_svg(const struct lineage_graph *g, const char *link_prefix, char **ou
 	}
 
 	long long deadline = mono_ms() + RENDER_TIMEOUT_MS;
-	char chunk[65536];
+	/* On the heap: this runs on HTTP worker threads with small stacks. */
+	chunk = malloc(CHUNK_SIZE);
+	if (!chunk) {
+		snprintf(err, errlen, "cannot render lineage graph: out of memory");
+		goto out;
+	}
 	for (;;) {
 		long long left = deadline - mono_ms();
 		if (left <= 0) {
@@ -682,7 +725,7 @@ int render_svg(const struct lineage_graph *g, const char *link_prefix, char **ou
 		}
 		if (n == 0)
 			continue;
-		ssize_t r = read(fds[0], chunk, sizeof(chunk));
+		ssize_t r = read(fds[0], chunk, CHUNK_SIZE);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -735,6 +778,7 @@ out:
 		close(fds[0]);
 	if (fds[1] >= 0)
 		close(fds[1]);
+	free(chunk);
 	free(res.p);
 	free(dot);
 	return rc;

@@ -19,6 +19,13 @@
 /* G as DOT text: *OUT is malloc'd and NUL-terminated, *LEN its length.  0 or -1 (no memory). */
 int render_dot(const struct lineage_graph *g, const char *link_prefix, char **out, size_t *len);
 
+/*
+ * Load Graphviz's plugins and warm it up.  Call once at start-up from a
+ * thread with an ordinary stack (render_svg() would otherwise do it on its
+ * first call, on whatever thread that is).  0, or -1 with ERR.
+ */
+int render_init(char *err, size_t errlen);
+
 /* G laid out and rendered as SVG: *OUT is malloc'd, *LEN its length.
  * 0, or -1 with ERR (Graphviz failed). */
 int render_svg(const struct lineage_graph *g, const char *link_prefix, char **out, size_t *len,

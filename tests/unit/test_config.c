@@ -109,7 +109,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.log_level, LOG_INFO);
 	assert_int_equal(c.lineage_max_depth, 10);
 	assert_int_equal(c.lineage_hop_cap, 100);
-	assert_int_equal(c.http_threads, 16);
+	assert_int_equal(c.http_threads, 64);
 	assert_int_equal(c.max_body, 8 * 1024 * 1024);
 	assert_true(json_is_array(c.services));
 	assert_int_equal(json_array_size(c.services), 0);
