@@ -132,23 +132,39 @@ static json_t *conv_fail(struct conv *c, const char *msg)
 	return NULL;
 }
 
-/* Append ".key" or "[i]" to the path; returns the old length to restore. */
-static size_t path_push(struct conv *c, const char *fmt, const char *key, long long i)
+/* Append TEXT to the path (cut at its end); returns the old length to restore. */
+static size_t path_add(struct conv *c, const char *text)
 {
 	size_t old = c->plen;
-	int n;
+	size_t room = sizeof(c->path) - 1 - c->plen;
+	size_t n = strlen(text);
 
-	if (c->plen >= sizeof(c->path) - 1)
-		return old;
-	if (key)
-		n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, fmt,
-			     c->plen ? "." : "", key);
-	else
-		n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, fmt, i);
-	if (n > 0)
-		c->plen = c->plen + (size_t)n < sizeof(c->path) ? c->plen + (size_t)n
-								 : sizeof(c->path) - 1;
+	if (n > room)
+		n = room;
+	memcpy(c->path + c->plen, text, n);
+	c->plen += n;
+	c->path[c->plen] = '\0';
 	return old;
+}
+
+/* Append ".KEY" (or "KEY" at the start). */
+static size_t path_key(struct conv *c, const char *key)
+{
+	size_t old = c->plen;
+
+	if (c->plen)
+		path_add(c, ".");
+	path_add(c, key);
+	return old;
+}
+
+/* Append "[I]". */
+static size_t path_index(struct conv *c, long long i)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "[%lld]", i);
+	return path_add(c, buf);
 }
 
 static void path_pop(struct conv *c, size_t old)
@@ -184,7 +200,7 @@ static json_t *conv_table(struct conv *c, int idx, int depth)
 		if (!out)
 			return conv_fail(c, "out of memory");
 		for (lua_Unsigned i = 1; i <= n; i++) {
-			size_t old = path_push(c, "[%lld]", NULL, (long long)i);
+			size_t old = path_index(c, (long long)i);
 			json_t *v;
 
 			lua_rawgeti(L, idx, (lua_Integer)i);
@@ -230,7 +246,7 @@ static json_t *conv_table(struct conv *c, int idx, int depth)
 			goto fail;
 		}
 		c->bytes += strlen(key);
-		old = path_push(c, "%s%s", key, 0);
+		old = path_key(c, key);
 		v = conv_value(c, lua_gettop(L), depth + 1);
 		if (!v) {
 			lua_pop(L, 2);
