@@ -1016,6 +1016,15 @@ static int init(struct trm_plugin_ctx *ctx, const struct trm_api *api)
 				      c.by_status[3]));
 	api->log(ctx, TRM_LOG_INFO, "ingest store opened", "dir", api->data_dir(ctx), "samples",
 		 total, "queued", num, "zone", g->zone_name, NULL);
+	if (c.torn_cut || c.torn_bytes || c.damaged) {
+		char cut[32], bytes[32], damaged[32];
+		snprintf(cut, sizeof(cut), "%llu", (unsigned long long)c.torn_cut);
+		snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)c.torn_bytes);
+		snprintf(damaged, sizeof(damaged), "%llu", (unsigned long long)c.damaged);
+		api->log(ctx, c.damaged ? TRM_LOG_WARN : TRM_LOG_INFO,
+			 "ingest store repaired after a crash", "torn_records_cut", cut,
+			 "torn_bytes_cut", bytes, "damaged_records", damaged, NULL);
+	}
 	/* Past this point handlers may run: on a failure the state stays. */
 	the = g;
 	if (api->route(ctx, "POST", "/samples", TRM_SCOPE_INGEST, post_sample, g) < 0 ||

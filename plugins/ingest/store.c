@@ -145,6 +145,8 @@ struct ingest_store {
 	uint64_t rsize;
 	uint64_t rentries;      /* entries in the log */
 	int rdirty;
+
+	uint64_t torn_cut, torn_bytes, damaged; /* repairs at open */
 };
 
 const char *ingest_status_name(enum ingest_status s)
@@ -1146,6 +1148,9 @@ void ingest_store_counts(struct ingest_store *st, struct ingest_counts *out)
 	out->results_bytes = st->rsize;
 	pthread_mutex_unlock(&st->rmu);
 	out->failed = atomic_load(&st->failed);
+	out->torn_cut = st->torn_cut;
+	out->torn_bytes = st->torn_bytes;
+	out->damaged = st->damaged;
 }
 
 /* ---- the processor ---- */
@@ -1705,11 +1710,17 @@ static int cut_tail(struct ingest_store *st, uint64_t t)
 {
 	int rc = 0;
 	for (uint32_t s = 0; s < st->nents; s++)
-		if (st->ents[s].live && st->ents[s].lsn >= t)
+		if (st->ents[s].live && st->ents[s].lsn >= t) {
 			entry_remove(st, s);
+			st->torn_cut++;
+		}
 	size_t keep = 0;
 	for (size_t i = 0; i < st->nsegs; i++) {
 		struct seg *sg = &st->segs[i];
+		if (sg->no > LSN_SEG(t))
+			st->torn_bytes += sg->size;
+		else if (sg->no == LSN_SEG(t))
+			st->torn_bytes += sg->size - LSN_OFF(t);
 		if (sg->no > LSN_SEG(t)) {
 			char name[64];
 			seg_name(sg->no, name, sizeof(name));
@@ -1784,6 +1795,7 @@ static int rebuild(struct ingest_store *st, char *err, size_t errlen)
 		struct ingest_job j = { .lsn = e->lsn, .slot = b->slot };
 		memcpy(j.id, e->id, 16);
 		entry_set_outcome(st, e, &o, DAMAGED_ERRORS, strlen(DAMAGED_ERRORS));
+		st->damaged++;
 		o.errors = DAMAGED_ERRORS;
 		unsigned char ent[LOG_ENTRY + sizeof(DAMAGED_ERRORS)];
 		size_t len = log_encode(ent, j.id, j.lsn, &o);

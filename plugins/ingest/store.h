@@ -179,6 +179,10 @@ struct ingest_counts {
 	uint64_t results_bytes;     /* bytes of the results log */
 	uint32_t segments;
 	int failed;                 /* a sync failed: no more writes */
+	/* What open repaired: */
+	uint64_t torn_cut;          /* unacknowledged records cut from a torn tail */
+	uint64_t torn_bytes;        /* bytes cut */
+	uint64_t damaged;           /* records found damaged and marked failed */
 };
 
 void ingest_store_counts(struct ingest_store *st, struct ingest_counts *out);

@@ -323,6 +323,9 @@ static void test_torn_header_truncated(void **state)
 	append_bytes(seg_path(f, 1), "TRMR\x01\x00\x10\x00garbage", 15);
 	reopen(f);
 	assert_int_equal(file_size(seg_path(f, 1)), good);
+	struct ingest_counts ct;
+	ingest_store_counts(f->st, &ct);
+	assert_int_equal(ct.torn_bytes, 15);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(status_of(f->st, ids[i]), INGEST_PROCESSED);
 	/* Appends go on after the repaired tail. */
@@ -355,6 +358,8 @@ static void test_torn_body_truncated(void **state)
 	ingest_store_counts(f->st, &ct);
 	assert_int_equal(ct.queued, 0);
 	assert_int_equal(ct.raw_bytes, (uint64_t)good);
+	assert_int_equal(ct.torn_cut, 1);
+	assert_int_equal(ct.torn_bytes, INGEST_STORE_RECORD_HEADER + 3 + 10);
 }
 
 static void test_damaged_middle_failed(void **state)
@@ -382,6 +387,10 @@ static void test_damaged_middle_failed(void **state)
 	assert_non_null(strstr(in.errors, "CRC"));
 	free(in.errors);
 	assert_int_equal(status_of(f->st, b), INGEST_PROCESSED);
+	struct ingest_counts ct;
+	ingest_store_counts(f->st, &ct);
+	assert_int_equal(ct.damaged, 1);
+	assert_int_equal(ct.torn_cut, 0);
 	/* And it stays failed (the outcome was logged). */
 	reopen(f);
 	assert_int_equal(status_of(f->st, a), INGEST_FAILED);
