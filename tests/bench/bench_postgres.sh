@@ -52,7 +52,6 @@ if [ ! -x "$BIN" ]; then
 	make --no-print-directory -j2 "$BIN" >&2
 fi
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-REPO=$(pwd)
 
 # --- the server ---------------------------------------------------------------------------
 BINDIR=${PG_BINDIR:-}
@@ -67,6 +66,7 @@ fi
 ROOT=${BENCH_DIR:-/tmp/terrarium-bench}
 mkdir -p "$ROOT"
 WORK=$(mktemp -d "$ROOT/postgres-XXXXXX")
+chmod 0755 "$WORK"   # the postgres user must reach its directory
 PGDIR=$WORK/pg
 mkdir -p "$PGDIR"
 AS=""
@@ -151,8 +151,8 @@ say "bench_postgres: created in $create_s s ($ncols columns)"
 
 # --- the crawl ----------------------------------------------------------------------------
 DATA=$WORK/data
+# `terrarium collect` finds lua/collectors/postgres.lua from the repository root (we are there).
 cat >"$WORK/pg.lua" <<EOF
-collectors_dir = "$REPO/lua/collectors"
 plugins = {
   postgres = { timeout = 600, query_timeout = 120,
                dsn = "$DSN" },
@@ -190,10 +190,10 @@ second_s=${second% *}; second_kb=${second#* }
 cat_mib=$(awk -v b="$(stat -c %s "$DATA/catalog.db")" 'BEGIN { printf "%.1f", b / 1048576 }')
 
 # --- an empty collector, and the cost of starting the binary ------------------------------
-mkdir -p "$WORK/collectors"
-printf -- '-- emits nothing\n' >"$WORK/collectors/empty.lua"
+# The empty collector lives in DATA_DIR/collectors, the other place collectors are looked for.
+mkdir -p "$WORK/edata/collectors"
+printf -- '-- emits nothing\n' >"$WORK/edata/collectors/empty.lua"
 cat >"$WORK/empty.lua" <<EOF
-collectors_dir = "$WORK/collectors"
 plugins = { empty = {} }
 EOF
 say "bench_postgres: empty collector and --version, $RUNS runs each"
