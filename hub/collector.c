@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hub/config.h"
 #include "hub/log.h"
@@ -920,12 +921,11 @@ static int load_lib(lua_State *L, struct crun *r, const char *name)
 	if (!r->spec->lib_dir ||
 	    snprintf(path, sizeof(path), "%s/%s.lua", r->spec->lib_dir, name) >= (int)sizeof(path))
 		return 0;
+	if (access(path, F_OK) != 0)
+		return 0;
 	code = read_file(path, &len, err, sizeof(err));
-	if (!code) {
-		if (errno == ENOENT)
-			return 0;
+	if (!code)
 		return luaL_error(L, "require: %s", err);
-	}
 	chunkname(path, cname, sizeof(cname));
 	/* lua_load runs protected: it returns rather than raises. */
 	st = luaL_loadbufferx(L, code, len, cname, "t");
@@ -973,7 +973,12 @@ static int l_require(lua_State *L)
 	lua_pushlightuserdata(L, (void *)&crun_key);
 	lua_setfield(L, 2, name);
 	lua_pushstring(L, name);
-	lua_call(L, 1, 1);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		/* Forget the "loading" mark, then pass the error on. */
+		lua_pushnil(L);
+		lua_setfield(L, 2, name);
+		return lua_error(L);
+	}
 	if (lua_isnil(L, -1)) {
 		lua_pop(L, 1);
 		lua_pushboolean(L, 1);

@@ -504,6 +504,10 @@ static void test_require_lib(void **state)
 	/* an error inside a helper names the helper's file */
 	write_lua(f, 1, "broken", "local x = nil\nreturn x.y\n");
 	expect_fail(f, NULL, "require 'broken'", "broken.lua:2:");
+	/* ...every time it is required, not "a loop" the second time */
+	expect_fail(f, NULL,
+		    "local ok, e = pcall(require, 'broken')\nassert(not ok)\nrequire 'broken'\n",
+		    "broken.lua:2:");
 	/* a helper that requires itself */
 	write_lua(f, 1, "loop", "return require 'loop'\n");
 	expect_fail(f, NULL, "require 'loop'", "requires itself");
