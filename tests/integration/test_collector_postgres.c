@@ -14,6 +14,8 @@
  *      that it may not connect to the database it lacks CONNECT on;
  *   4. the server is stopped: the crawl fails naming the connection, and the
  *      catalog is unchanged.
+ * First, lua/collectors/postgres_test.lua (the collector on a fake binding)
+ * runs through `terrarium plugin test`.
  * Every process started is bounded in time.
  */
 #include <setjmp.h>
@@ -703,9 +705,33 @@ static void test_server_down(void **state)
 	free(after);
 }
 
+/* --- 5. the collector's own tests, on a fake binding -------------------------------------- */
+
+/* lua/collectors/postgres_test.lua covers what a real server makes awkward
+ * (URIs, IPv6, sockets, old versions, refused connections); run it the way a
+ * collector author does. */
+static void test_lua_tests(void **state)
+{
+	const char *bin = getenv("TERRARIUM_BIN");
+	char *text;
+	int rc;
+	(void)state;
+
+	if (!bin || !*bin)
+		bin = "build/terrarium";
+	const char *argv[] = { bin, "plugin", "test", "lua/collectors/postgres_test.lua", NULL };
+	rc = run_bounded(argv, out_path, NULL, RUN_MS);
+	text = slurp(out_path);
+	assert_non_null(text);
+	if (rc != 0 || strstr(text, "not ok") || !strstr(text, " passed, 0 failed"))
+		fail_msg("terrarium plugin test exited %d:\n%s", rc, text);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lua_tests),
 		cmocka_unit_test(test_crawl),
 		cmocka_unit_test(test_dropped_table_is_stale),
 		cmocka_unit_test(test_read_only_role),
