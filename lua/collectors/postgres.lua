@@ -466,8 +466,14 @@ local function server_list()
 		end
 		s.params = p
 		s.label = names.authority(host, port)
-		s.namespace = setting(s.cfg, "namespace") or names.namespace("postgres", host, port)
-		s.timeout = tonumber(setting(s.cfg, "query_timeout")) or 30
+		-- a namespace names one server: it is never a default for every entry of `servers`
+		local ns = config.servers == nil and config.namespace or s.cfg.namespace
+		s.namespace = ns or names.namespace("postgres", host, port)
+		local qt = setting(s.cfg, "query_timeout")
+		if qt ~= nil and (type(qt) ~= "number" or qt <= 0 or qt > 3600) then
+			error("postgres: " .. s.where .. ".query_timeout: expected seconds above 0, at most 3600", 0)
+		end
+		s.timeout = qt or 30
 		s.databases = set_of(list_of(setting(s.cfg, "databases"), "databases"))
 		s.only_databases = #list_of(setting(s.cfg, "databases"), "databases") > 0
 		s.exclude_databases = set_of(list_of(setting(s.cfg, "exclude_databases"),

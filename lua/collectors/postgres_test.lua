@@ -279,3 +279,24 @@ test("text that is not UTF-8 is repaired, long text is cut on a character", func
 	assert_eq(#t.properties.definition, 65536)
 	assert_eq(utf8.len(t.properties.definition), 32768)
 end)
+
+test("a top-level namespace is not given to every server", function()
+	fake()
+	local out, err = run_collector {
+		namespace = "postgres://shared:5432",
+		servers = { { dsn = "host=a dbname=postgres" }, { dsn = "host=b dbname=postgres", namespace = "postgres://bee:1" } },
+	}
+	assert_eq(err, nil)
+	expect_emit(out, { kind = "service", namespace = "postgres://a:5432" })
+	expect_emit(out, { kind = "service", namespace = "postgres://bee:1" })
+end)
+
+test("query_timeout is passed to the binding, and checked", function()
+	local seen = fake()
+	local out, err = run_collector { dsn = "host=a dbname=postgres", query_timeout = 7 }
+	assert_eq(err, nil)
+	assert_eq(seen.timeout, 7)
+	out, err = run_collector { dsn = "host=a dbname=postgres", query_timeout = "soon" }
+	assert_eq(out, nil)
+	assert_match(err, "config.query_timeout: expected seconds above 0")
+end)
