@@ -15,6 +15,7 @@
 #include "hub/log.h"
 #include "hub/openlineage.h"
 #include "hub/plugins.h"
+#include "hub/sched.h"
 #include "hub/strbuf.h"
 
 #define SOURCE_MAX 65 /* the catalog takes sources of 1..64 bytes */
@@ -126,6 +127,8 @@ static void get_metrics(struct http_req *req)
 		    (unsigned long long)catalog_generation(api->cat), rss_bytes(),
 		    mono_s() - api->started_at);
 	plugins_metrics(api->plugins, &sb);
+	if (api->sched)
+		sched_metrics(api->sched, &sb);
 	if (sb.failed) {
 		http_error(req, 500, "internal", "cannot format metrics");
 		goto out;
@@ -539,14 +542,13 @@ static void get_services(struct http_req *req)
 		json_object_set_new(tile, "status", json_string("unknown"));
 		json_array_append_new(list, tile);
 	}
-	http_reply_json(req, 200, json_pack("{s:o, s:o}", "services", list, "tiles",
-					    plugins_tiles(api->plugins)));
-}
-
-static void get_plugins(struct http_req *req)
-{
-	struct api *api = req->ud;
-	http_reply_json(req, 200, json_pack("{s:o}", "plugins", plugins_list(api->plugins)));
+	json_t *tiles = plugins_tiles(api->plugins);
+	if (api->sched) {
+		json_t *more = sched_tiles(api->sched);
+		json_array_extend(tiles, more);
+		json_decref(more);
+	}
+	http_reply_json(req, 200, json_pack("{s:o, s:o}", "services", list, "tiles", tiles));
 }
 
 int api_register(struct http_server *srv, struct api *api)
@@ -568,7 +570,6 @@ int api_register(struct http_server *srv, struct api *api)
 		{ "GET", "/api/v1/lineage", AUTH_READ, get_lineage },
 		{ "POST", "/api/v1/lineage", AUTH_WRITE, post_lineage },
 		{ "GET", "/api/v1/services", AUTH_READ, get_services },
-		{ "GET", "/api/v1/plugins", AUTH_READ, get_plugins },
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (http_route(srv, routes[i].method, routes[i].pattern, routes[i].need, routes[i].fn,

@@ -10,8 +10,8 @@
  *   GET   /api/v1/entities/{id}/history?limit=&offset=
  *   GET   /api/v1/lineage?nodeId=&depth=&direction=&hopCap=&stale=&format=json|svg|dot
  *   POST  /api/v1/lineage                  OpenLineage RunEvents (write)
- *   GET   /api/v1/services                 configured services and plugins' tiles
- *   GET   /api/v1/plugins                  loaded native plugins
+ *   GET   /api/v1/services                 configured services, plugins' and collectors' tiles
+ * (GET /api/v1/plugins and the collector runs routes are the scheduler's: hub/sched.h)
  *
  * Every error is {"error": "...", "detail": "..."} with a fitting status.
  */
@@ -27,6 +27,7 @@ struct api {
 	struct http_server *srv;        /* borrowed */
 	struct render_cache *svg_cache; /* owned by the caller */
 	struct plugins *plugins;        /* borrowed; may be NULL */
+	struct sched *sched;            /* borrowed; may be NULL (collectors' tiles, metrics) */
 	double started_at;              /* CLOCK_MONOTONIC seconds */
 };
 

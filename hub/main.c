@@ -396,14 +396,12 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	api.plugins = plugins;
-	/* The collector scheduler's routes go first: its GET /api/v1/plugins
-	 * lists the native plugins and the collectors (struct api has no
-	 * scheduler for get_plugins to ask). */
 	sched = make_sched(&cfg, cat, plugins, err, sizeof(err));
 	if (!sched) {
 		log_event(LOG_ERROR, "cannot start the collectors", "detail", err, NULL);
 		goto out;
 	}
+	api.sched = sched;
 	if (sched_http_register(sched, srv) < 0 || api_register(srv, &api) < 0) {
 		log_event(LOG_ERROR, "cannot register routes", NULL);
 		goto out;
