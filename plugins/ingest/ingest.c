@@ -17,10 +17,10 @@
  * bytes back, parses them again and records the outcome.
  *
  * Settings (plugins = { ingest = { ... } }):
- *   max_body = 67108864        largest body in bytes (413 past it)
+ *   max_body = "64MiB"         largest body, bytes or "NKiB|MiB|GiB" (413 past it)
  *   zone = "America/New_York"  zone of time stamps without an offset
  *   retention_days = 0         0 keeps everything
- *   segment_bytes = 268435456  size at which raw segments roll
+ *   segment_bytes = "256MiB"   size at which raw segments roll (same forms)
  */
 #include <errno.h>
 #include <math.h>
@@ -973,6 +973,33 @@ static void emit_catalog(struct ingest *g)
 
 /* ---- the descriptor ---- */
 
+/*
+ * Setting KEY as a size: an integer (bytes) or a string "65536", "64KiB",
+ * "8MiB", "1GiB" (as http.max_body takes).  DEF when absent; -1 when it is
+ * a string that is not a size.
+ */
+static long long config_size(struct ingest *g, const char *key, long long def)
+{
+	const char *s = g->api->config_string(g->ctx, key, NULL);
+	if (!s)
+		return g->api->config_int(g->ctx, key, def);
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	long long unit = 1;
+	if (strcmp(end, "KiB") == 0)
+		unit = 1ll << 10;
+	else if (strcmp(end, "MiB") == 0)
+		unit = 1ll << 20;
+	else if (strcmp(end, "GiB") == 0)
+		unit = 1ll << 30;
+	else if (*end)
+		return -1;
+	if (errno || end == s || v <= 0 || v > (1ll << 50) / unit)
+		return -1;
+	return v * unit;
+}
+
 static int init(struct trm_plugin_ctx *ctx, const struct trm_api *api)
 {
 	char err[512], num[32];
@@ -985,13 +1012,13 @@ static int init(struct trm_plugin_ctx *ctx, const struct trm_api *api)
 	g->ctx = ctx;
 	g->started_mono = mono_s();
 	pthread_mutex_init(&g->mu, NULL);
-	g->max_body = api->config_int(ctx, "max_body", DEFAULT_MAX_BODY);
+	g->max_body = config_size(g, "max_body", DEFAULT_MAX_BODY);
 	g->retention_days = api->config_int(ctx, "retention_days", 0);
-	long long seg = api->config_int(ctx, "segment_bytes", (long long)INGEST_STORE_SEGMENT_DEFAULT);
+	long long seg = config_size(g, "segment_bytes", (long long)INGEST_STORE_SEGMENT_DEFAULT);
 	const char *zone = api->config_string(ctx, "zone", INGEST_TS_DEFAULT_ZONE);
 	if (g->max_body <= 0 || g->retention_days < 0 || seg < 4096) {
-		api->log(ctx, TRM_LOG_ERROR, "bad settings: max_body and segment_bytes (at least "
-					     "4096) must be positive, retention_days not negative",
+		api->log(ctx, TRM_LOG_ERROR, "bad settings: max_body must be a positive size, "
+					     "segment_bytes at least 4096, retention_days not negative",
 			 NULL);
 		goto fail;
 	}

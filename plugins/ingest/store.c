@@ -1675,7 +1675,8 @@ static int open_segments(struct ingest_store *st, char *err, size_t errlen)
 		}
 		nos[n++] = no;
 	}
-	qsort(nos, n, sizeof(*nos), cmp_u32);
+	if (n)
+		qsort(nos, n, sizeof(*nos), cmp_u32);
 	for (size_t i = 0; i < n; i++) {
 		char name[64];
 		struct stat sb;
