@@ -244,7 +244,7 @@ static void test_kill_during_submissions(void **state)
 	char token[64];
 	struct sub *all = calloc((size_t)CYCLES * THREADS * PER_THREAD, sizeof(*all));
 	int nall = 0;
-	assert_int_equal(th_start(&s, "plugins = { ingest = { segment_bytes = 1048576 } }\n"
+	assert_int_equal(th_start(&s, "plugins = { ingest = { segment_bytes = \"1MiB\" } }\n"
 				      "http = { threads = 24 }\n", NULL), 0);
 	assert_int_equal(th_token(&s, "ingest", token), 0);
 	srand((unsigned)time(NULL));
