@@ -177,12 +177,16 @@ if [ "$LARGE" = 1 ]; then
 		rec=$(date -d "$(json received_at "$WORK/$f.sample")" +%s.%N)
 		proc=$(date -d "$(json processed_at "$WORK/$f.sample")" +%s.%N)
 		e2e_s=$(calc "%.3f" "$proc - $rec")
-		hwm=$(status_kb VmHWM) # before GET raw, whose mapped file pages count as RSS
-		# The bytes come back whole.
-		curl -s -H "Authorization: Bearer $TOKEN" -o "$WORK/$f.back" "$BASE/raw/$id"
-		cmp -s "$WORK/$f.json" "$WORK/$f.back" || die "$f: raw bytes differ"
+		# Peak RSS before any GET raw (whose mapped file pages count as RSS).
+		hwm=$(status_kb VmHWM)
+		echo "$id" >"$WORK/$f.id"
 		LARGE_ROWS="$LARGE_ROWS
 | $f sample, $(calc "%.1f" "$size / 1e6") MB | acknowledged (upload, validation, durable) in $(calc "%.3f" "$ack_s") s = $(calc "%.0f" "$size / 1e6 / $ack_s") MB/s; received -> processed $e2e_s s = $(calc "%.0f" "$size / 1e6 / $e2e_s") MB/s end to end; processor alone about $(calc "%.0f" "$size / 1e6 / ($e2e_s - $ack_s > 0.001 ? $e2e_s - $ack_s : 0.001)") MB/s | peak RSS $(calc "%.1f" "$hwm0 / 1024") MiB before any, $(calc "%.1f" "$hwm / 1024") MiB after | raw bytes identical on GET |"
+	done
+	# The bytes come back whole.
+	for f in 10mb 50mb; do
+		curl -s -H "Authorization: Bearer $TOKEN" -o "$WORK/$f.back" "$BASE/raw/$(cat "$WORK/$f.id")"
+		cmp -s "$WORK/$f.json" "$WORK/$f.back" || die "$f: raw bytes differ"
 	done
 	cleanup
 	rm -f "$WORK"/*.json "$WORK"/*.back
