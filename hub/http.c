@@ -83,6 +83,79 @@ static int split_path(char *path, char **segs, int max)
 	return n;
 }
 
+/* Whether S (LEN bytes) is well-formed UTF-8 (no overlongs, surrogates or
+ * code points past U+10FFFF). */
+static int utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned int cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (i + n >= len)
+			return 0; /* the sequence runs past the end */
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Percent-decode SEG in place.  Returns 0, or -1 for a bad escape, an
+ * encoded NUL, or a result that is not UTF-8.  ('+' stays '+': this is a
+ * path, not a form.)
+ */
+static int decode_segment(char *seg)
+{
+	char *r = seg, *w = seg;
+	while (*r) {
+		if (*r != '%') {
+			*w++ = *r++;
+			continue;
+		}
+		int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			return -1;
+		*w++ = (char)(hi * 16 + lo);
+		r += 3;
+	}
+	*w = '\0';
+	return utf8_valid((const unsigned char *)seg, (size_t)(w - seg)) ? 0 : -1;
+}
+
 int http_route(struct http_server *srv, const char *method, const char *pattern,
 	       enum auth_scope need, http_handler_fn fn, void *ud)
 {
@@ -241,6 +314,21 @@ void http_error(struct http_req *req, int status, const char *error, const char 
 	va_start(ap, detail_fmt);
 	vsnprintf(detail, sizeof(detail), detail_fmt, ap);
 	va_end(ap);
+	/* Details may echo what the client sent: keep them valid UTF-8. */
+	for (size_t i = 0; detail[i];) {
+		size_t n = 1;
+		unsigned char c = (unsigned char)detail[i];
+		if (c >= 0x80) {
+			n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+			size_t have = strnlen(detail + i, n ? n : 1);
+			if (n == 0 || have < n ||
+			    !utf8_valid((const unsigned char *)detail + i, n)) {
+				detail[i] = '?';
+				n = 1;
+			}
+		}
+		i += n;
+	}
 	json_t *doc = json_pack("{s:s, s:s}", "error", error, "detail", detail);
 	http_reply_json(req, status, doc);
 }
@@ -482,7 +570,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		.path = ri->local_uri_raw ? ri->local_uri_raw : "/",
 		.query = ri->query_string ? ri->query_string : "",
 	};
-	char pathcopy[HTTP_PATH_MAX];
+	char pathcopy[HTTP_PATH_MAX]; /* the raw path, split and decoded in place */
+	char dpath[HTTP_PATH_MAX];    /* the decoded path, for messages and assets */
 	char pbuf[HTTP_PATH_MAX];
 	char *segs[PATH_SEGS_MAX];
 	char qkey[128];
@@ -490,8 +579,34 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		http_error(&req, 414, "uri too long", "the path is over %d bytes", HTTP_PATH_MAX);
 		goto out;
 	}
+	/*
+	 * CivetWeb runs with decode_url=no: split the raw path on '/' first and
+	 * decode each segment, so "%2F" stays inside its segment and "%00" can
+	 * never cut a path short.
+	 */
 	strcpy(pathcopy, req.path);
 	int n = split_path(pathcopy, segs, PATH_SEGS_MAX);
+	if (n < 0) {
+		http_error(&req, 414, "uri too long", "the path has over %d segments", PATH_SEGS_MAX);
+		goto out;
+	}
+	size_t dlen = 0;
+	dpath[dlen++] = '/';
+	for (int i = 0; i < n; i++) {
+		if (decode_segment(segs[i]) < 0) {
+			http_error(&req, 400, "bad path",
+				   "segment %d of the path has a bad percent-escape, an encoded NUL, "
+				   "or is not UTF-8", i + 1);
+			goto out;
+		}
+		size_t sl = strlen(segs[i]);
+		memcpy(dpath + dlen, segs[i], sl); /* decoding never lengthens a segment */
+		dlen += sl;
+		if (i + 1 < n)
+			dpath[dlen++] = '/';
+	}
+	dpath[dlen] = '\0';
+	req.path = dpath;
 	int path_matched = 0;
 	int nroutes = atomic_load(&srv->nroutes);
 	for (int i = 0; n >= 0 && i < nroutes; i++) {
@@ -512,7 +627,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 			http_error(&req, 405, "method not allowed", "%s is not allowed on '%s'",
 				   req.method, req.path);
 		else if (strcmp(req.method, "GET") == 0 || strcmp(req.method, "HEAD") == 0)
-			serve_asset(&req, ri->local_uri ? ri->local_uri : "/");
+			serve_asset(&req, req.path);
 		else
 			http_error(&req, 404, "not found", "no route for %s '%s'", req.method,
 				   req.path);
@@ -614,6 +729,7 @@ struct http_server *http_start(const struct http_options *opt, struct catalog *c
 		"keep_alive_timeout_ms", "5000",
 		"request_timeout_ms", "10000",
 		"tcp_nodelay", "1",
+		"decode_url", "no",
 		NULL,
 	};
 	struct mg_callbacks cb;
