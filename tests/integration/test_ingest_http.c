@@ -508,6 +508,43 @@ static void test_unauthorized_stores_nothing(void **state)
 	assert_int_equal(b1, b0);
 }
 
+static void test_cut_bodies_store_nothing(void **state)
+{
+	struct fx *f = *state;
+	char raw[1024], *out = NULL;
+	long long n0, b0, n1, b1;
+	static const char body[] = "{\"time_stamp\": \"2019-05-01T06:00:00Z\", \"data\": [1, 2]}";
+	stored(f, &n0, &b0);
+	/* Chunked, the connection closed before the last chunk. */
+	int len = snprintf(raw, sizeof(raw),
+			   "POST /api/v1/ingest/samples HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\n"
+			   "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+			   "%zx\r\n%s\r\n", f->ingest, sizeof(body) - 1, body);
+	assert_true(th_raw(&f->s, raw, (size_t)len, 1, 3000, &out) > 0);
+	assert_int_equal(th_raw_status(out), 400);
+	free(out);
+	/* Fewer bytes than the Content-Length. */
+	len = snprintf(raw, sizeof(raw),
+		       "POST /raw HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\n"
+		       "Content-Length: 500\r\n\r\n%s", f->ingest, body);
+	assert_true(th_raw(&f->s, raw, (size_t)len, 1, 3000, &out) > 0);
+	assert_int_equal(th_raw_status(out), 400);
+	free(out);
+	sleep_ms(300);
+	stored(f, &n1, &b1);
+	assert_int_equal(n1, n0);
+	assert_int_equal(b1, b0);
+	/* The same chunked body, whole, is taken. */
+	len = snprintf(raw, sizeof(raw),
+		       "POST /api/v1/ingest/samples HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\n"
+		       "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+		       "Connection: close\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n", f->ingest,
+		       sizeof(body) - 1, body);
+	assert_true(th_raw(&f->s, raw, (size_t)len, 1, 3000, &out) > 0);
+	assert_int_equal(th_raw_status(out), 201);
+	free(out);
+}
+
 static void test_key_forms(void **state)
 {
 	struct fx *f = *state;
@@ -929,6 +966,7 @@ int main(void)
 		cmocka_unit_test(test_multipart_quoted_boundary),
 		cmocka_unit_test(test_invalid_lists_every_error),
 		cmocka_unit_test(test_unauthorized_stores_nothing),
+		cmocka_unit_test(test_cut_bodies_store_nothing),
 		cmocka_unit_test(test_key_forms),
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_delete),
