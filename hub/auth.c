@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 
 #define AUTH_PREFIX "trm_"
@@ -158,17 +160,69 @@ static int token_shape_ok(const char *token, size_t len)
 	return ((strchr(b64url, token[len - 1]) - b64url) & 3) == 0;
 }
 
+/*
+ * Tokens found valid are remembered for TOKEN_CACHE_MS, so a busy client
+ * costs a hash and a lookup here rather than a catalog query per request.
+ * Only hits are cached: a token created a moment ago works at once.  (There
+ * is no revocation yet; when there is, it must clear this cache.)
+ */
+#define TOKEN_CACHE_SLOTS 64
+#define TOKEN_CACHE_MS 10000
+
+struct token_slot {
+	char hex[65];
+	enum auth_scope scope;
+	const struct catalog *cat;
+	long long expires_ms;
+};
+
+static struct token_slot token_cache[TOKEN_CACHE_SLOTS];
+static pthread_mutex_t token_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct token_slot *cache_slot(const char *hex)
+{
+	unsigned int h = 0;
+	for (int i = 0; i < 8; i++)
+		h = h * 16 + (unsigned int)(hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'a' + 10);
+	return &token_cache[h % TOKEN_CACHE_SLOTS];
+}
+
 enum auth_scope auth_token_check(struct catalog *cat, const char *token, size_t len)
 {
 	char hex[65];
 	char scope[32];
+	enum auth_scope found = AUTH_NONE;
 
 	if (cat == NULL || !token_shape_ok(token, len))
 		return AUTH_NONE;
 	auth_hash(token, len, hex);
 	if (hex[0] == '\0')
 		return AUTH_NONE;
+	long long now = now_ms();
+	pthread_mutex_lock(&token_cache_lock);
+	struct token_slot *slot = cache_slot(hex);
+	if (slot->cat == cat && slot->expires_ms > now && strcmp(slot->hex, hex) == 0)
+		found = slot->scope;
+	pthread_mutex_unlock(&token_cache_lock);
+	if (found != AUTH_NONE)
+		return found;
 	if (catalog_token_get(cat, hex, scope, sizeof(scope)) != 0)
 		return AUTH_NONE;
-	return auth_scope_parse(scope);
+	found = auth_scope_parse(scope);
+	if (found != AUTH_NONE) {
+		pthread_mutex_lock(&token_cache_lock);
+		memcpy(slot->hex, hex, sizeof(slot->hex));
+		slot->scope = found;
+		slot->cat = cat;
+		slot->expires_ms = now + TOKEN_CACHE_MS;
+		pthread_mutex_unlock(&token_cache_lock);
+	}
+	return found;
 }

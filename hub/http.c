@@ -266,6 +266,7 @@ static const char *status_text(int status)
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
+	case 507: return "Insufficient Storage";
 	default: return "Unknown";
 	}
 }
@@ -278,17 +279,31 @@ void http_reply(struct http_req *req, int status, const char *ctype, const void 
 	req->replied = 1;
 	req->status = status;
 	int head = strcmp(req->method, "HEAD") == 0;
-	mg_printf(req->conn,
-		  "HTTP/1.1 %d %s\r\n"
-		  "Content-Type: %s\r\n"
-		  "Content-Length: %zu\r\n"
-		  "X-Content-Type-Options: nosniff\r\n"
-		  "%s"
-		  "%s"
-		  "\r\n",
-		  status, status_text(status), ctype, len,
-		  status == 413 || status == 400 ? "Connection: close\r\n" : "",
-		  extra_headers ? extra_headers : "");
+	/* Headers and a small body leave in one write: one packet, not two. */
+	char buf[8192];
+	int n = snprintf(buf, sizeof(buf),
+			 "HTTP/1.1 %d %s\r\n"
+			 "Content-Type: %s\r\n"
+			 "Content-Length: %zu\r\n"
+			 "X-Content-Type-Options: nosniff\r\n"
+			 "%s"
+			 "%s"
+			 "\r\n",
+			 status, status_text(status), ctype, len,
+			 status == 413 || status == 400 ? "Connection: close\r\n" : "",
+			 extra_headers ? extra_headers : "");
+	if (n < 0 || (size_t)n >= sizeof(buf)) {
+		log_event(LOG_ERROR, "reply headers too long", "path", req->path, NULL);
+		mg_printf(req->conn, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
+		req->status = 500;
+		return;
+	}
+	if (!head && len && len <= sizeof(buf) - (size_t)n) {
+		memcpy(buf + n, body, len);
+		mg_write(req->conn, buf, (size_t)n + len);
+		return;
+	}
+	mg_write(req->conn, buf, (size_t)n);
 	if (!head && len)
 		mg_write(req->conn, body, len);
 }

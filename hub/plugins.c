@@ -29,6 +29,7 @@
 
 struct trm_task {
 	struct trm_plugin_ctx *ctx;
+	unsigned long seen_wake;        /* host->wake_gen when the task last woke */
 	pthread_t thread;
 	trm_task_fn fn;
 	void *ud;
@@ -267,6 +268,9 @@ static int api_task_start(struct trm_plugin_ctx *ctx, const char *name, trm_task
 	t->fn = fn;
 	t->ud = ud;
 	snprintf(t->name, sizeof(t->name), "%s", name ? name : "task");
+	pthread_mutex_lock(&ctx->host->lock);
+	t->seen_wake = ctx->host->wake_gen;
+	pthread_mutex_unlock(&ctx->host->lock);
 	if (pthread_create(&t->thread, NULL, task_main, t) != 0)
 		return -1;
 	ctx->ntasks++;
@@ -294,10 +298,11 @@ static int api_task_sleep(struct trm_task *task, long ms)
 		deadline.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&p->lock);
-	unsigned long gen = p->wake_gen;
-	while (!p->stopping && gen == p->wake_gen)
+	/* A wake that came while the task was busy counts: it is not lost. */
+	while (!p->stopping && task->seen_wake == p->wake_gen)
 		if (pthread_cond_timedwait(&p->wake, &p->lock, &deadline) == ETIMEDOUT)
 			break;
+	task->seen_wake = p->wake_gen;
 	int stop = p->stopping;
 	pthread_mutex_unlock(&p->lock);
 	return stop;
