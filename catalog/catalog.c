@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define SOURCE_MAX 64          /* a source's name */
@@ -55,6 +56,7 @@ enum wstmt {
 	W_ENT_STALE,
 	W_ENT_STALE_OF,
 	W_ID_OF,
+	W_EID_OF,
 	W_ASSERT_GET,
 	W_ASSERT_PUT,
 	W_ASSERT_ANY_GONE,
@@ -106,6 +108,7 @@ static const char *const wsql[W_COUNT] = {
 	[W_ENT_STALE] = "UPDATE entities SET stale = ?2, updated_at = ?3 WHERE eid = ?1",
 	[W_ENT_STALE_OF] = "SELECT stale FROM entities WHERE eid = ?1",
 	[W_ID_OF] = "SELECT id FROM entities WHERE eid = ?1",
+	[W_EID_OF] = "SELECT eid FROM entities WHERE id = ?1",
 	[W_ASSERT_GET] = "SELECT seen_at, gone FROM assertions WHERE eid = ?1 AND source = ?2",
 	[W_ASSERT_PUT] = "INSERT OR REPLACE INTO assertions(eid, source, seen_at, gone)"
 			 " VALUES(?1, ?2, ?3, ?4)",
@@ -1594,6 +1597,22 @@ static int id_of(struct wctx *w, int64_t eid, char *out, size_t outlen)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : wfail(w, "look up an entity");
 }
 
+/* The eid of entity ID: 1 found, 0 absent, or a negative code. */
+static int eid_of(struct wctx *w, const char *id, int64_t *eid)
+{
+	sqlite3_stmt *st = W(w, W_EID_OF);
+	int rc;
+
+	bind_text(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*eid = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : wfail(w, "look up an entity");
+}
+
 /*
  * Find entity ID, creating it from its parsed id when absent (HISTORY: record
  * "created").  *EID receives its eid.
@@ -1601,18 +1620,12 @@ static int id_of(struct wctx *w, int64_t eid, char *out, size_t outlen)
 static int ensure_entity(struct wctx *w, const char *id, int history, int64_t *eid)
 {
 	struct catalog_id p;
-	struct ent e;
 	char platform[64];
 	int rc;
 
-	rc = ent_find(w, id, &e);
-	if (rc < 0)
-		return rc;
-	if (rc == 1) {
-		*eid = e.eid;
-		ent_release(&e);
-		return 0;
-	}
+	rc = eid_of(w, id, eid);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	if (catalog_id_parse(id, &p)) {
 		seterr(w->err, w->errlen, "malformed id '%.128s'", id);
 		return CATALOG_EINVAL;
@@ -3970,23 +3983,18 @@ static int line_time(json_t *line, const char *key, int optional, long long *out
 static int find_eid(struct wctx *w, const char *id, const char *key, int64_t *eid, char *err,
 		    size_t errlen)
 {
-	struct ent e;
 	int rc;
 
 	if (!id) {
 		seterr(err, errlen, "%s: missing", key);
 		return CATALOG_EINVAL;
 	}
-	rc = ent_find(w, id, &e);
+	rc = eid_of(w, id, eid);
 	if (rc == 0) {
 		seterr(err, errlen, "%s: no entity '%.200s' (entities come first)", key, id);
 		return CATALOG_EINVAL;
 	}
-	if (rc < 0)
-		return rc;
-	*eid = e.eid;
-	ent_release(&e);
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 static int import_edge(struct wctx *w, json_t *j, char *err, size_t errlen)
@@ -4165,19 +4173,36 @@ static void set_cache(struct catalog *cat, int kib)
 	sqlite3_exec(cat->w, sql, NULL, NULL, NULL);
 }
 
-/* The import's input: the line being read, and the error of the last one. */
-struct parser {
-	FILE *in;
-	char *buf;
-	size_t cap;
-	long lineno;
-	char msg[256];
-};
+/*
+ * The import's input.  Parsing JSON is about a third of an import's work, so
+ * when the input is a regular file (whose reads never block for long) a
+ * second thread reads and parses lines into a ring while the writer writes.
+ * The writer releases a line when it is done with it, and the parsing thread
+ * frees it when it reuses the slot, so every line is allocated and freed on
+ * the same thread.  Otherwise the writer parses the lines itself.
+ */
+#define PARSE_SLOTS 512
+#define PARSE_BATCH 64
 
 struct parsed {
 	long lineno;
 	json_t *j;   /* NULL: the end, with RC 0 (end of input) or an error in msg */
 	int rc;
+};
+
+struct parser {
+	FILE *in;
+	char *buf;
+	size_t cap;
+	long lineno;
+	char msg[256];          /* the error of the final line */
+	int threaded;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t can_get, can_put;
+	struct parsed q[PARSE_SLOTS]; /* lines [head, head + count) are the writer's */
+	size_t head, count;
+	int stop;               /* the writer has given up */
 };
 
 /* Read and parse the next non-blank line. */
@@ -4218,6 +4243,104 @@ static struct parsed parse_next(struct parser *p)
 	return out;
 }
 
+static void *parser_main(void *arg)
+{
+	struct parser *p = arg;
+	struct parsed item;
+	json_t *used;
+
+	do {
+		item = parse_next(p);
+		pthread_mutex_lock(&p->mu);
+		while (p->count == PARSE_SLOTS && !p->stop)
+			pthread_cond_wait(&p->can_put, &p->mu);
+		if (p->stop) {
+			pthread_mutex_unlock(&p->mu);
+			json_decref(item.j);
+			break;
+		}
+		used = p->q[(p->head + p->count) % PARSE_SLOTS].j; /* released by the writer */
+		p->q[(p->head + p->count) % PARSE_SLOTS] = item;
+		/* wake a waiting writer with a batch of lines, or with the last one */
+		if (++p->count == PARSE_BATCH || !item.j)
+			pthread_cond_signal(&p->can_get);
+		pthread_mutex_unlock(&p->mu);
+		json_decref(used);
+	} while (item.j);
+	return NULL;
+}
+
+static void parser_start(struct parser *p, FILE *in)
+{
+	struct stat sb;
+
+	p->in = in;
+	if (fstat(fileno(in), &sb) != 0 || !S_ISREG(sb.st_mode))
+		return;
+	if (pthread_mutex_init(&p->mu, NULL))
+		return;
+	if (pthread_cond_init(&p->can_get, NULL))
+		goto no_get;
+	if (pthread_cond_init(&p->can_put, NULL))
+		goto no_put;
+	if (pthread_create(&p->th, NULL, parser_main, p))
+		goto no_thread;
+	p->threaded = 1;
+	return;
+no_thread:
+	pthread_cond_destroy(&p->can_put);
+no_put:
+	pthread_cond_destroy(&p->can_get);
+no_get:
+	pthread_mutex_destroy(&p->mu);
+}
+
+/* The next line; when it has one, give it back with parser_release(). */
+static struct parsed parser_get(struct parser *p)
+{
+	struct parsed item;
+
+	if (!p->threaded)
+		return parse_next(p);
+	pthread_mutex_lock(&p->mu);
+	while (p->count == 0)
+		pthread_cond_wait(&p->can_get, &p->mu);
+	item = p->q[p->head];
+	pthread_mutex_unlock(&p->mu);
+	return item;
+}
+
+static void parser_release(struct parser *p, json_t *j)
+{
+	if (!p->threaded) {
+		json_decref(j);
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	p->head = (p->head + 1) % PARSE_SLOTS;
+	/* a parser waits on a full ring: wake it when half is free, not for every slot */
+	if (--p->count == PARSE_SLOTS / 2)
+		pthread_cond_signal(&p->can_put);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void parser_finish(struct parser *p)
+{
+	if (p->threaded) {
+		pthread_mutex_lock(&p->mu);
+		p->stop = 1;
+		pthread_cond_signal(&p->can_put);
+		pthread_mutex_unlock(&p->mu);
+		pthread_join(p->th, NULL);
+		for (size_t i = 0; i < PARSE_SLOTS; i++)
+			json_decref(p->q[i].j);
+		pthread_cond_destroy(&p->can_put);
+		pthread_cond_destroy(&p->can_get);
+		pthread_mutex_destroy(&p->mu);
+	}
+	free(p->buf);
+}
+
 long catalog_import(struct catalog *cat, FILE *in, char *err, size_t errlen)
 {
 	struct wctx w = { .cat = cat, .source = "import", .actor = "import" };
@@ -4244,12 +4367,12 @@ long catalog_import(struct catalog *cat, FILE *in, char *err, size_t errlen)
 	w.now = tick(cat, 0);
 	w.err = lerr;
 	w.errlen = sizeof lerr;
-	p->in = in;
+	parser_start(p, in);
 	for (;;) {
 		const char *type;
 		json_t *j;
 
-		item = parse_next(p);
+		item = parser_get(p);
 		j = item.j;
 		if (!j) {
 			if (item.rc) {
@@ -4275,7 +4398,7 @@ long catalog_import(struct catalog *cat, FILE *in, char *err, size_t errlen)
 			rc = import_token(&w, j, lerr, sizeof lerr);
 		else
 			rc = (seterr(lerr, sizeof lerr, "type: unknown '%.32s'", type), CATALOG_EINVAL);
-		json_decref(j);
+		parser_release(p, j);
 		if (rc) {
 			seterr(err, errlen, "line %ld: %s", item.lineno, lerr);
 			goto out;
@@ -4293,7 +4416,7 @@ long catalog_import(struct catalog *cat, FILE *in, char *err, size_t errlen)
 	}
 	rc = 0;
 out:
-	free(p->buf);
+	parser_finish(p);
 	free(p);
 	set_cache(cat, WRITER_CACHE_KIB);
 	if (sqlite3_get_autocommit(cat->w)) {

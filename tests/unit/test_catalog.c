@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1102,6 +1103,71 @@ static void test_import_bad_line(void **state)
 	fclose(in);
 }
 
+/* Input that is not a regular file is parsed by the writer itself. */
+static void test_import_stream(void **state)
+{
+	struct fx *f = *state;
+	static char good[] = "{\"type\":\"entity\",\"id\":\"dataset:ns:m1\",\"tags\":[\"x\"]}\n"
+			     "{\"type\":\"entity\",\"id\":\"dataset:ns:m2\"}\n"
+			     "{\"type\":\"edge\",\"src\":\"dataset:ns:m1\",\"dst\":\"dataset:ns:m2\","
+			     "\"kind\":\"lineage\",\"source\":\"s\"}";
+	static char bad[] = "{\"type\":\"entity\",\"id\":\"dataset:ns:m3\"}\n{\"type\":1}\n";
+	char err[256] = "";
+	json_t *doc = NULL;
+	FILE *in = fmemopen(good, strlen(good), "r");
+
+	assert_non_null(in);
+	assert_int_equal(catalog_import(f->cat, in, err, sizeof err), 3);
+	fclose(in);
+	doc = get(f->cat, "dataset:ns:m2");
+	assert_json_eq(json_object_get(doc, "upstream"),
+		       "[{\"id\":\"dataset:ns:m1\",\"kind\":\"lineage\",\"source\":\"s\","
+		       "\"stale\":false}]");
+	json_decref(doc);
+	in = fmemopen(bad, strlen(bad), "r");
+	assert_non_null(in);
+	assert_int_equal(catalog_import(f->cat, in, err, sizeof err), CATALOG_EINVAL);
+	assert_non_null(strstr(err, "line 2: type: missing"));
+	fclose(in);
+	assert_int_equal(catalog_entity_get(f->cat, "dataset:ns:m3", &doc), CATALOG_ENOTFOUND);
+}
+
+/* More lines than the parsing ring holds, in a regular file. */
+static void test_import_many_lines(void **state)
+{
+	struct fx *f = *state;
+	struct catalog_counts c;
+	char err[256] = "";
+	FILE *in = tmpfile();
+
+	assert_non_null(in);
+	for (int i = 0; i < 3000; i++)
+		fprintf(in, "{\"type\":\"entity\",\"id\":\"dataset:ns:e%d\",\"fields\":[{\"name\":\"a\"}]}\n",
+			i);
+	for (int i = 1; i < 3000; i++)
+		fprintf(in, "{\"type\":\"edge\",\"src\":\"dataset:ns:e%d\",\"dst\":\"dataset:ns:e%d\","
+			    "\"kind\":\"lineage\",\"source\":\"s\"}\n",
+			i - 1, i);
+	rewind(in);
+	assert_int_equal(catalog_import(f->cat, in, err, sizeof err), 5999);
+	assert_int_equal(catalog_counts(f->cat, &c), 0);
+	assert_int_equal(c.entities, 3000);
+	assert_int_equal(c.fields, 3000);
+	assert_int_equal(c.edges, 2999);
+	/* an error late in a long file */
+	rewind(in);
+	assert_int_equal(ftruncate(fileno(in), 0), 0);
+	for (int i = 0; i < 2000; i++)
+		fprintf(in, "{\"type\":\"entity\",\"id\":\"dataset:ns:x%d\"}\n", i);
+	fputs("{\"type\":\"entity\",\"id\":\"bad\"}\n", in);
+	rewind(in);
+	assert_int_equal(catalog_import(f->cat, in, err, sizeof err), CATALOG_EINVAL);
+	assert_non_null(strstr(err, "line 2001: id: malformed"));
+	assert_int_equal(catalog_counts(f->cat, &c), 0);
+	assert_int_equal(c.entities, 3000);
+	fclose(in);
+}
+
 /* --- runs and tokens --------------------------------------------------------- */
 
 static void test_runs_tokens(void **state)
@@ -1284,7 +1350,7 @@ static void test_migrations(void **state)
 
 struct reader_arg {
 	struct catalog *cat;
-	volatile int *stop;
+	atomic_int *stop;
 	long reads;
 	int errors;
 };
@@ -1295,7 +1361,7 @@ static void *reader_main(void *p)
 	struct catalog_counts c;
 	json_t *doc;
 
-	while (!*a->stop || a->reads < 50) {
+	while (!atomic_load(a->stop) || a->reads < 50) {
 		if (catalog_entity_get(a->cat, "dataset:pg:hot", &doc) == 0) {
 			if (!json_is_array(json_object_get(doc, "fields")))
 				a->errors++;
@@ -1319,7 +1385,7 @@ static void test_concurrent_readers(void **state)
 	struct fx *f = *state;
 	pthread_t th[4];
 	struct reader_arg args[4];
-	volatile int stop = 0;
+	atomic_int stop = 0;
 	char text[256];
 	json_t *doc;
 
@@ -1337,7 +1403,7 @@ static void test_concurrent_readers(void **state)
 		snprintf(text, sizeof text, "{\"id\":\"dataset:pg:n%d\"}", i);
 		put(f->cat, "other", 0, text);
 	}
-	stop = 1;
+	atomic_store(&stop, 1);
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 		assert_int_equal(args[i].errors, 0);
@@ -1431,6 +1497,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_export_import_roundtrip, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_import_search_rows, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_import_bad_line, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_import_stream, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_import_many_lines, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_runs_tokens, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_counts_and_search_index, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_migrations, fx_setup, fx_teardown),
