@@ -41,7 +41,7 @@
 #define IMPORT_CHUNK 50000     /* lines per import transaction */
 #define IMPORT_LINE_MAX (16L * 1024 * 1024)
 #define WRITER_CACHE_KIB 8192
-#define IMPORT_CACHE_KIB 65536
+#define IMPORT_CACHE_KIB 131072 /* a bulk import's indexes outgrow less, and spill */
 #define READER_CACHE_KIB 2000
 #define BUSY_MS 5000
 
@@ -4179,10 +4179,12 @@ static void set_cache(struct catalog *cat, int kib)
  * second thread reads and parses lines into a ring while the writer writes.
  * The writer releases a line when it is done with it, and the parsing thread
  * frees it when it reuses the slot, so every line is allocated and freed on
- * the same thread.  Otherwise the writer parses the lines itself.
+ * the same thread.  The ring is small on purpose: a parsed line should still
+ * be in cache when the writer gets to it.  Otherwise the writer parses the
+ * lines itself.
  */
-#define PARSE_SLOTS 512
-#define PARSE_BATCH 64
+#define PARSE_SLOTS 16
+#define PARSE_BATCH 4
 
 struct parsed {
 	long lineno;
