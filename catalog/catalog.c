@@ -1754,20 +1754,31 @@ static int field_from_json(json_t *f, size_t index, struct frow *out)
 	return 0;
 }
 
-static json_t *change_lists(json_t **added, json_t **removed, json_t **changed)
+/*
+ * After a set of members (fields, properties, tags, owners) was synced: when
+ * ADDED, REMOVED or CHG (may be NULL) is non-empty, set *CHANGED and, with
+ * HISTORY, record CHANGE with {"added", "removed"[, "changed"]}.  The lists
+ * are borrowed.  0 or a negative code.
+ */
+static int record_lists(struct wctx *w, int64_t eid, const char *change, json_t *added,
+			json_t *removed, json_t *chg, int history, int *changed)
 {
-	json_t *d = json_object();
+	int rc;
 
-	if (!d)
-		return NULL;
-	json_object_set_new(d, "added", *added);
-	json_object_set_new(d, "removed", *removed);
-	*added = *removed = NULL;
-	if (changed) {
-		json_object_set_new(d, "changed", *changed);
-		*changed = NULL;
+	if (!json_array_size(added) && !json_array_size(removed) && !json_array_size(chg))
+		return 0;
+	*changed = 1;
+	if (!history)
+		return 0;
+	json_t *d = json_pack("{s:O, s:O}", "added", added, "removed", removed);
+	if (!d || (chg && json_object_set(d, "changed", chg) < 0)) {
+		json_decref(d);
+		seterr(w->err, w->errlen, "out of memory");
+		return CATALOG_ENOMEM;
 	}
-	return d;
+	rc = hist_add(w, eid, change, d);
+	json_decref(d);
+	return rc;
 }
 
 /*
@@ -1780,7 +1791,7 @@ static int fields_sync(struct wctx *w, int64_t eid, json_t *arr, int history, in
 	struct frow *old = NULL, *nf = NULL;
 	const char **names = NULL;
 	size_t n_old = 0, n_new = arr ? json_array_size(arr) : 0, i;
-	json_t *added = json_array(), *removed = json_array(), *chg = json_array(), *detail = NULL;
+	json_t *added = json_array(), *removed = json_array(), *chg = json_array();
 	int rc;
 
 	if (!added || !removed || !chg)
@@ -1833,17 +1844,8 @@ static int fields_sync(struct wctx *w, int64_t eid, json_t *arr, int history, in
 		if (json_array_append_new(removed, json_string(old[i].name)))
 			goto nomem;
 	}
-	if (json_array_size(added) || json_array_size(removed) || json_array_size(chg)) {
-		*changed = 1;
-		if (history) {
-			detail = change_lists(&added, &removed, &chg);
-			if (!detail)
-				goto nomem;
-			if ((rc = hist_add(w, eid, "fields", detail)))
-				goto out;
-		}
-	}
-	rc = 0;
+	if ((rc = record_lists(w, eid, "fields", added, removed, chg, history, changed)))
+		goto out;
 	goto out;
 nomem:
 	seterr(w->err, w->errlen, "out of memory");
@@ -1858,7 +1860,6 @@ out:
 	json_decref(added);
 	json_decref(removed);
 	json_decref(chg);
-	json_decref(detail);
 	return rc;
 }
 
@@ -1939,7 +1940,7 @@ static int props_sync(struct wctx *w, int64_t eid, json_t *obj, int history, int
 {
 	struct prow *old = NULL;
 	size_t n_old = 0, i;
-	json_t *added = json_array(), *removed = json_array(), *chg = json_array(), *detail = NULL;
+	json_t *added = json_array(), *removed = json_array(), *chg = json_array();
 	const char *key;
 	json_t *v;
 	char *text = NULL;
@@ -1983,17 +1984,8 @@ static int props_sync(struct wctx *w, int64_t eid, json_t *obj, int history, int
 		if (json_array_append_new(removed, json_string(old[i].key)))
 			goto nomem;
 	}
-	if (json_array_size(added) || json_array_size(removed) || json_array_size(chg)) {
-		*changed = 1;
-		if (history) {
-			detail = change_lists(&added, &removed, &chg);
-			if (!detail)
-				goto nomem;
-			if ((rc = hist_add(w, eid, "properties", detail)))
-				goto out;
-		}
-	}
-	rc = 0;
+	if ((rc = record_lists(w, eid, "properties", added, removed, chg, history, changed)))
+		goto out;
 	goto out;
 nomem:
 	seterr(w->err, w->errlen, "out of memory");
@@ -2004,7 +1996,6 @@ out:
 	json_decref(added);
 	json_decref(removed);
 	json_decref(chg);
-	json_decref(detail);
 	return rc;
 }
 
@@ -2047,7 +2038,7 @@ static int set_sync(struct wctx *w, int which, int64_t eid, json_t *arr, const c
 	struct prow *old = NULL;
 	const char **want = NULL;
 	size_t n_old = 0, n_want = 0, i;
-	json_t *added = json_array(), *removed = json_array(), *detail = NULL;
+	json_t *added = json_array(), *removed = json_array();
 	int rc;
 
 	if (!added || !removed)
@@ -2103,17 +2094,9 @@ static int set_sync(struct wctx *w, int which, int64_t eid, json_t *arr, const c
 		    json_array_append_new(removed, json_string(key)))
 			goto nomem;
 	}
-	if (json_array_size(added) || json_array_size(removed)) {
-		*changed = 1;
-		if (history) {
-			detail = change_lists(&added, &removed, NULL);
-			if (!detail)
-				goto nomem;
-			if ((rc = hist_add(w, eid, which == SET_TAGS ? "tags" : "owners", detail)))
-				goto out;
-		}
-	}
-	rc = 0;
+	if ((rc = record_lists(w, eid, which == SET_TAGS ? "tags" : "owners", added, removed, NULL,
+			       history, changed)))
+		goto out;
 	goto out;
 nomem:
 	seterr(w->err, w->errlen, "out of memory");
@@ -2123,7 +2106,6 @@ out:
 	prows_free(old, n_old);
 	json_decref(added);
 	json_decref(removed);
-	json_decref(detail);
 	return rc;
 }
 
