@@ -7,7 +7,8 @@
 #   make SANITIZE=address,undefined   the same tree with sanitizers, in build-san/
 
 CC      ?= cc
-PKGS    := sqlite3 lua5.4 libgvc libcgraph jansson libssl libcrypto libcurl libpq
+PKGS    := sqlite3 lua5.4 libgvc libcgraph jansson libssl libcrypto libcurl libpq hiredis rdkafka \
+           libgit2
 SANITIZE ?=
 
 ifeq ($(SANITIZE),)
@@ -42,7 +43,7 @@ INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
 INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 TEST_HELPERS := $(wildcard tests/lib/*.c)
 
-.PHONY: all run test unit integration bench deps deps-test clean check-plugin-headers
+.PHONY: all run test unit integration browser bench deps deps-test clean check-plugin-headers
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/terrarium
@@ -104,6 +105,10 @@ unit: $(UNIT_BIN) $(PLUGIN_SO)
 integration: $(BUILD)/terrarium $(INTEG_BIN) $(PLUGIN_SO)
 	@$(TEST_ENV) BUILD=$(BUILD) TERRARIUM_BIN=$(BUILD)/terrarium tests/run-integration.sh $(INTEG_BIN)
 
+# Browser tests: headless Debian chromium driven by playwright-core (tests/browser/).
+browser: $(BUILD)/terrarium
+	@BUILD=$(BUILD) TERRARIUM_BIN=$(BUILD)/terrarium tests/browser/run.sh
+
 # A native plugin may include only hub/plugin.h (and system headers).
 check-plugin-headers:
 	@tests/check-plugin-headers-selftest.sh
@@ -111,7 +116,7 @@ check-plugin-headers:
 
 test: deps-test
 	@$(MAKE) --no-print-directory check-plugin-headers
-	@$(MAKE) --no-print-directory all unit integration
+	@$(MAKE) --no-print-directory all unit integration browser
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit integration
 	@echo "make test: all suites passed"
 

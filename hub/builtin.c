@@ -5,12 +5,15 @@
 
 #include "hub/log.h"
 
-extern const struct trm_plugin http_plugin, postgres_plugin;
+extern const struct trm_plugin http_plugin, postgres_plugin, redis_plugin, kafka_plugin, git_plugin;
 extern const struct trm_plugin ingest_plugin;
 
 static const struct trm_plugin *const builtins[] = {
 	&http_plugin,
 	&postgres_plugin,
+	&redis_plugin,
+	&kafka_plugin,
+	&git_plugin,
 	&ingest_plugin,
 	NULL,
 };

@@ -8,7 +8,7 @@ set -eu
 build="gcc make pkg-config libcivetweb-dev libsqlite3-dev sqlite3 liblua5.4-dev
 libgraphviz-dev libjansson-dev libssl-dev libcurl4-openssl-dev libgit2-dev libpq-dev
 libhiredis-dev librdkafka-dev tzdata"
-test="$build libcmocka-dev curl postgresql redis-server git"
+test="$build libcmocka-dev curl postgresql redis-server git chromium nodejs npm"
 bench="$test wrk"
 
 case "${1:-build}" in
