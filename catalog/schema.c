@@ -65,6 +65,12 @@ const char *const catalog_migrations[] = {
 	"CREATE INDEX collector_runs_collector ON collector_runs(collector, id);"
 	"CREATE TABLE collector_state(name TEXT PRIMARY KEY, failures INTEGER NOT NULL DEFAULT 0,"
 	"  disabled INTEGER NOT NULL DEFAULT 0, next_run INTEGER, tile TEXT) WITHOUT ROWID;",
+	/* 2 -> 3: dashboard services' health history and discovered services (health.c). */
+	"CREATE TABLE health_points(id INTEGER PRIMARY KEY, service TEXT NOT NULL,"
+	"  at INTEGER NOT NULL, status TEXT NOT NULL, latency_ms REAL, detail TEXT);"
+	"CREATE INDEX health_points_service ON health_points(service, at);"
+	"CREATE TABLE health_services(id TEXT PRIMARY KEY, doc TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 const int catalog_migrations_count = sizeof(catalog_migrations) / sizeof(catalog_migrations[0]);
