@@ -5,10 +5,13 @@
  * catalog/schema.c.
  *
  * Connections.  One writer connection, serialised by the writer lock, which a batch
- * holds from catalog_batch_begin() to commit/abort.  Every thread that reads
- * gets its own read-only connection (catalog_reader()), kept in cat->readers
- * and cached in a thread-local slot keyed by the catalog's open id, so a slot
- * left over from a closed catalog is never reused.
+ * holds from catalog_batch_begin() to commit/abort.  Reads borrow a read-only
+ * connection from a small pool (catalog_reader_get()/catalog_reader_put(): at
+ * most cat->pool_size, opened on demand, each with a bounded page cache), so
+ * the memory reads hold does not grow with the number of threads.  The older
+ * catalog_reader() still gives a calling thread a connection of its own, kept
+ * in cat->readers and cached in a thread-local slot keyed by the catalog's
+ * open id, so a slot left over from a closed catalog is never reused.
  *
  * Time.  Every write takes a "tick" under the writer lock: the wall clock in
  * milliseconds, forced strictly above every earlier tick of this process and
@@ -42,7 +45,10 @@
 #define IMPORT_LINE_MAX (16L * 1024 * 1024)
 #define WRITER_CACHE_KIB 8192
 #define IMPORT_CACHE_KIB 131072 /* a bulk import's indexes outgrow less, and spill */
-#define READER_CACHE_KIB 2000
+#define READER_CACHE_KIB 512    /* a per-thread reader (catalog_reader()) */
+#define POOL_CACHE_KIB 2048     /* a pooled reader: a few of them, whatever the threads */
+#define POOL_DEFAULT 4
+#define POOL_MAX 64
 #define BUSY_MS 5000
 
 /* --- statements cached on the writer ---------------------------------------- */
@@ -191,8 +197,13 @@ struct catalog {
 	sqlite3_stmt *ws[W_COUNT];
 	long long last_tick;           /* guarded by the writer lock */
 	_Atomic uint64_t generation;
-	pthread_mutex_t rlock;         /* guards readers */
+	pthread_mutex_t rlock;         /* guards readers and the pool */
 	struct reader *readers;
+	pthread_cond_t pool_free;      /* signalled when a pooled reader is put back */
+	sqlite3 *pool_idle[POOL_MAX];  /* open pooled readers nobody holds */
+	int pool_n_idle;
+	int pool_open;                 /* pooled readers open or being opened */
+	int pool_size;                 /* at most this many */
 	int locks_ready;
 };
 
@@ -203,6 +214,8 @@ static _Thread_local struct {
 	uint64_t open_id;
 	sqlite3 *db;
 } tl_reader;
+
+static int pool_size_from_env(void);
 
 /* --- small helpers --------------------------------------------------------- */
 
@@ -1052,7 +1065,15 @@ struct catalog *catalog_open(const char *path, char *err, size_t errlen)
 		seterr(err, errlen, "cannot open catalog '%s': cannot create a lock", path);
 		goto out;
 	}
+	if (pthread_cond_init(&cat->pool_free, NULL)) {
+		pthread_mutex_destroy(&cat->rlock);
+		pthread_cond_destroy(&cat->wfree);
+		pthread_mutex_destroy(&cat->wlock);
+		seterr(err, errlen, "cannot open catalog '%s': cannot create a lock", path);
+		goto out;
+	}
 	cat->locks_ready = 1;
+	cat->pool_size = pool_size_from_env();
 	cat->open_id = atomic_fetch_add(&open_counter, 1) + 1;
 	atomic_init(&cat->generation, 1);
 	if (sqlite3_open_v2(path, &cat->w,
@@ -1117,6 +1138,8 @@ void catalog_close(struct catalog *cat)
 		sqlite3_close_v2(r->db);
 		free(r);
 	}
+	for (int i = 0; i < cat->pool_n_idle; i++)
+		sqlite3_close_v2(cat->pool_idle[i]);
 	for (int i = 0; i < W_COUNT; i++)
 		sqlite3_finalize(cat->ws[i]);
 	if (cat->w) {
@@ -1127,6 +1150,7 @@ void catalog_close(struct catalog *cat)
 		pthread_cond_destroy(&cat->wfree);
 		pthread_mutex_destroy(&cat->wlock);
 		pthread_mutex_destroy(&cat->rlock);
+		pthread_cond_destroy(&cat->pool_free);
 	}
 	free(cat->path);
 	free(cat);
@@ -1142,12 +1166,117 @@ uint64_t catalog_generation(struct catalog *cat)
 	return cat ? atomic_load(&cat->generation) : 0;
 }
 
+/* --- the reader pool --------------------------------------------------------- */
+
+/* TERRARIUM_CATALOG_READERS (1..POOL_MAX), else POOL_DEFAULT. */
+static int pool_size_from_env(void)
+{
+	const char *v = getenv("TERRARIUM_CATALOG_READERS");
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return POOL_DEFAULT;
+	n = strtol(v, &end, 10);
+	if (*end || n < 1 || n > POOL_MAX)
+		return POOL_DEFAULT;
+	return (int)n;
+}
+
+/* A read-only connection to PATH with a page cache of CACHE_KIB, or NULL. */
+static sqlite3 *reader_open(const char *path, int cache_kib)
+{
+	sqlite3 *db = NULL;
+	char sql[64];
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close_v2(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, BUSY_MS);
+	snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", cache_kib);
+	sqlite3_exec(db, sql, NULL, NULL, NULL);
+	return db;
+}
+
+sqlite3 *catalog_reader_get(struct catalog *cat)
+{
+	sqlite3 *db = NULL;
+
+	if (!cat)
+		return NULL;
+	pthread_mutex_lock(&cat->rlock);
+	while (!cat->pool_n_idle && cat->pool_open >= cat->pool_size)
+		pthread_cond_wait(&cat->pool_free, &cat->rlock);
+	if (cat->pool_n_idle) {
+		db = cat->pool_idle[--cat->pool_n_idle];
+		pthread_mutex_unlock(&cat->rlock);
+		return db;
+	}
+	/* Open a new one outside the lock: the slot is reserved meanwhile. */
+	cat->pool_open++;
+	pthread_mutex_unlock(&cat->rlock);
+	db = reader_open(cat->path, POOL_CACHE_KIB);
+	if (db && search_reader_init(db) != 0) {
+		sqlite3_close_v2(db);
+		db = NULL;
+	}
+	if (!db) {
+		pthread_mutex_lock(&cat->rlock);
+		cat->pool_open--;
+		pthread_cond_signal(&cat->pool_free);
+		pthread_mutex_unlock(&cat->rlock);
+	}
+	return db;
+}
+
+void catalog_reader_put(struct catalog *cat, sqlite3 *db)
+{
+	if (!cat || !db)
+		return;
+	/* A borrower that left a transaction open must not pin a snapshot. */
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_lock(&cat->rlock);
+	if (cat->pool_n_idle < POOL_MAX) {
+		cat->pool_idle[cat->pool_n_idle++] = db;
+		db = NULL;
+	} else {
+		cat->pool_open--;
+	}
+	pthread_cond_signal(&cat->pool_free);
+	pthread_mutex_unlock(&cat->rlock);
+	sqlite3_close_v2(db);
+}
+
+int catalog_readers_open(struct catalog *cat)
+{
+	int n;
+
+	if (!cat)
+		return 0;
+	pthread_mutex_lock(&cat->rlock);
+	n = cat->pool_open;
+	pthread_mutex_unlock(&cat->rlock);
+	return n;
+}
+
+uint64_t catalog_open_id(struct catalog *cat)
+{
+	return cat ? cat->open_id : 0;
+}
+
+int catalog_readers_max(struct catalog *cat)
+{
+	return cat ? cat->pool_size : 0;
+}
+
 sqlite3 *catalog_reader(struct catalog *cat)
 {
 	struct reader *r;
 	sqlite3 *db = NULL;
 	pthread_t self = pthread_self();
-	char sql[64];
 
 	if (!cat)
 		return NULL;
@@ -1163,15 +1292,11 @@ sqlite3 *catalog_reader(struct catalog *cat)
 	r = calloc(1, sizeof *r);
 	if (!r)
 		goto out;
-	if (sqlite3_open_v2(cat->path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		sqlite3_close_v2(r->db);
+	r->db = reader_open(cat->path, READER_CACHE_KIB);
+	if (!r->db) {
 		free(r);
 		goto out;
 	}
-	sqlite3_busy_timeout(r->db, BUSY_MS);
-	snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", READER_CACHE_KIB);
-	sqlite3_exec(r->db, sql, NULL, NULL, NULL);
 	r->owner = self;
 	r->next = cat->readers;
 	cat->readers = r;

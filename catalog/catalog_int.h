@@ -30,10 +30,44 @@ extern const char *const catalog_migrations[];
 extern const int catalog_migrations_count;
 
 /*
- * The calling thread's read connection to CAT (opened on first use, closed by
- * catalog_close()).  Borrowed.  NULL if it cannot be opened.
+ * Read connections.  A read borrows one of a small pool of read-only
+ * connections with catalog_reader_get() and gives it back with
+ * catalog_reader_put(), so the memory that reads hold (page caches, the large
+ * buffers an FTS5 query makes) is bounded by the pool, not by the number of
+ * threads.  The pool opens connections on demand, up to catalog_readers_max()
+ * of them: the TERRARIUM_CATALOG_READERS environment variable at
+ * catalog_open() (1..64), else 4.  Each has a 2 MiB page cache and the search
+ * functions of search_reader_init().
+ *
+ * catalog_reader_get() waits while every pooled connection is borrowed and
+ * returns NULL only if a new one cannot be opened.  The connection belongs to
+ * the caller until catalog_reader_put(); the caller must finalize or reset
+ * its statements before putting it back (an open transaction is rolled back).
+ * A thread must not hold two at once (it could wait for itself).
+ */
+sqlite3 *catalog_reader_get(struct catalog *cat);
+void catalog_reader_put(struct catalog *cat, sqlite3 *db);
+
+/* Pooled connections open now (borrowed or idle), and the most there may be. */
+int catalog_readers_open(struct catalog *cat);
+int catalog_readers_max(struct catalog *cat);
+
+/*
+ * Older form, for callers not yet moved to the pool: the calling thread's own
+ * read connection to CAT (opened on first use with a 512 KiB page cache,
+ * closed by catalog_close()).  Borrowed.  NULL if it cannot be opened.  Each
+ * thread that calls it keeps a connection: prefer catalog_reader_get().
  */
 sqlite3 *catalog_reader(struct catalog *cat);
+
+/* A number unique to this catalog_open() in the process (caches key on it). */
+uint64_t catalog_open_id(struct catalog *cat);
+
+/*
+ * Set up a new read connection for search (search.c): registers the FTS5
+ * auxiliary function terrarium_rank().  Returns 0 or CATALOG_EIO.
+ */
+int search_reader_init(sqlite3 *db);
 
 /* Milliseconds since the epoch. */
 long long catalog_now_ms(void);

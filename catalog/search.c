@@ -19,6 +19,8 @@
  * bounded way and listed by updated_at, newest first.
  */
 #include <ctype.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@
 #include "catalog/search.h"
 
 /* Rows examined before a filtered scan gives up ("total_capped"). */
-#define SEARCH_SCAN_MAX 100000
+#define SEARCH_SCAN_MAX (20 * SEARCH_FACET_SCAN)
 /* Largest offset accepted. */
 #define SEARCH_OFFSET_MAX 100000
 /* Tag and owner facets list at most this many values, most frequent first. */
@@ -36,7 +38,20 @@
 
 /* Column weights: name, display, namespace, description, fields, tags, owners
  * (name > display > fields > description > tags, owners > namespace). */
-#define SEARCH_BM25 "bm25(entity_fts, 10.0, 6.0, 1.0, 3.0, 4.0, 2.0, 2.0)"
+static const double rank_weight[] = { 10.0, 6.0, 1.0, 3.0, 4.0, 2.0, 2.0 };
+#define RANK_COLS ((int)(sizeof(rank_weight) / sizeof(rank_weight[0])))
+/* bm25's constants, as FTS5's bm25() has them. */
+#define RANK_K1 1.2
+#define RANK_B 0.75
+
+/* terrarium_rank(entity_fts, ?9): see rank_fn(); ?9 the phrases' row counts. */
+#define SEARCH_RANK "terrarium_rank(entity_fts, ?9)"
+
+/* Estimating a phrase's row count: the newest PROBE_ROWS of its matches. */
+#define PROBE_ROWS 1000
+/* Cached estimates, for every catalog of the process, per catalog generation. */
+#define PROBE_CACHE 256
+#define PROBE_TERM_MAX 64
 
 /* The filters, on entities e; ?3 kind, ?4 platform, ?5 tag, ?6 owner, ?7 stale. */
 #define SEARCH_FILTER                                                                      \
@@ -57,8 +72,13 @@ static const char sql_exact[] =
  * the row passes the filters; column 5 is its bm25 when it does. */
 static const char sql_fts[] =
 	"SELECT entity_fts.rowid, e.kind, e.platform, e.stale, " SEARCH_FILTER ","
-	" CASE WHEN " SEARCH_FILTER " THEN " SEARCH_BM25 " END"
+	" CASE WHEN " SEARCH_FILTER " THEN " SEARCH_RANK " END"
 	" FROM entity_fts JOIN entities e ON e.eid = entity_fts.rowid"
+	" WHERE entity_fts MATCH ?1 ORDER BY entity_fts.rowid DESC";
+
+/* The matches of ?1, newest first, and whether each passes the filters. */
+static const char sql_fills[] =
+	"SELECT " SEARCH_FILTER " FROM entity_fts JOIN entities e ON e.eid = entity_fts.rowid"
 	" WHERE entity_fts MATCH ?1 ORDER BY entity_fts.rowid DESC";
 
 /* Listing without a query: the newest entities. */
@@ -86,6 +106,213 @@ static const char sql_highlight[] =
 	" snippet(entity_fts, 3, '<mark>', '</mark>', '\xe2\x80\xa6', 12)"
 	" FROM entity_fts WHERE entity_fts MATCH ?1 AND rowid >= ?2 AND rowid <= ?3"
 	" AND +rowid IN (SELECT value FROM json_each(?4))";
+
+/*
+ * The rank of an FTS5 row: bm25 with the column weights above, computed as
+ * FTS5's bm25() computes it (term frequency weighted by column, saturated by
+ * K1, normalised by the row's length against the average), except for each
+ * phrase's IDF.  bm25() counts the rows that contain each phrase by scanning
+ * the phrase's whole doclist once per query, which costs more than the rest
+ * of a search together (20 ms for a term in 150,000 rows); here the IDF comes
+ * from the row counts given as the second argument (a blob of doubles, one a
+ * phrase, estimated and cached by phrase_counts()), or is 1 without them
+ * (a query of one phrase: its IDF scales every row alike, so the order is
+ * bm25's).  Lower is better, as with bm25().
+ */
+struct rank_data {
+	int nphrase;
+	double avgdl;
+	double *idf;
+	double *freq;
+};
+
+static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
+		    int nval, sqlite3_value **val)
+{
+	struct rank_data *d = api->xGetAuxdata(fts, 0);
+	double score = 0, dl;
+	int ninst = 0, ntok = 0, rc;
+
+	if (!d) {
+		int np = api->xPhraseCount(fts);
+		const double *counts = NULL;
+		size_t ncounts = 0;
+		sqlite3_int64 nrow = 0, total = 0;
+
+		d = sqlite3_malloc64(sizeof(*d) + 2 * (size_t)(np > 0 ? np : 1) * sizeof(double));
+		if (!d) {
+			sqlite3_result_error_nomem(ctx);
+			return;
+		}
+		d->nphrase = np;
+		d->idf = (double *)(d + 1);
+		d->freq = d->idf + (np > 0 ? np : 1);
+		if (api->xRowCount(fts, &nrow) != SQLITE_OK ||
+		    api->xColumnTotalSize(fts, -1, &total) != SQLITE_OK) {
+			sqlite3_free(d);
+			sqlite3_result_error(ctx, "terrarium_rank: cannot read the index statistics",
+					     -1);
+			return;
+		}
+		d->avgdl = nrow > 0 ? (double)total / (double)nrow : 1.0;
+		if (d->avgdl <= 0)
+			d->avgdl = 1.0;
+		if (nval >= 1 && sqlite3_value_type(val[0]) == SQLITE_BLOB) {
+			counts = sqlite3_value_blob(val[0]);
+			ncounts = (size_t)sqlite3_value_bytes(val[0]) / sizeof(double);
+		}
+		for (int i = 0; i < np; i++) {
+			double idf = 1.0;
+
+			if (counts && (size_t)i < ncounts) {
+				double n = counts[i];
+
+				/* As bm25(): rows with the phrase against the rest, never <= 0. */
+				idf = log(((double)nrow - n + 0.5) / (n + 0.5));
+				if (!(idf > 1e-6))
+					idf = 1e-6;
+			}
+			d->idf[i] = idf;
+		}
+		rc = api->xSetAuxdata(fts, d, sqlite3_free);
+		if (rc != SQLITE_OK) {
+			sqlite3_result_error_code(ctx, rc);
+			return;
+		}
+	}
+	for (int i = 0; i < d->nphrase; i++)
+		d->freq[i] = 0;
+	if ((rc = api->xInstCount(fts, &ninst)) != SQLITE_OK) {
+		sqlite3_result_error_code(ctx, rc);
+		return;
+	}
+	for (int i = 0; i < ninst; i++) {
+		int ip, ic, io;
+
+		if ((rc = api->xInst(fts, i, &ip, &ic, &io)) != SQLITE_OK) {
+			sqlite3_result_error_code(ctx, rc);
+			return;
+		}
+		if (ip >= 0 && ip < d->nphrase && ic >= 0 && ic < RANK_COLS)
+			d->freq[ip] += rank_weight[ic];
+	}
+	if ((rc = api->xColumnSize(fts, -1, &ntok)) != SQLITE_OK) {
+		sqlite3_result_error_code(ctx, rc);
+		return;
+	}
+	dl = (double)ntok;
+	for (int i = 0; i < d->nphrase; i++) {
+		double f = d->freq[i];
+
+		score += d->idf[i] * (f * (RANK_K1 + 1.0)) /
+			 (f + RANK_K1 * (1.0 - RANK_B + RANK_B * dl / d->avgdl));
+	}
+	sqlite3_result_double(ctx, -score);
+}
+
+int search_reader_init(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	fts5_api *api = NULL;
+	int ret = CATALOG_EIO;
+
+	if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+	sqlite3_step(st);
+	if (!api || api->iVersion < 2)
+		goto out;
+	if (api->xCreateFunction(api, "terrarium_rank", NULL, rank_fn, NULL) != SQLITE_OK)
+		goto out;
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/*
+ * Row-count estimates of single phrases, for the IDF of terrarium_rank().
+ * A phrase's count is exact when it matches fewer than PROBE_ROWS rows;
+ * otherwise it is extrapolated from how far back (in rowids, which are
+ * dense: entities.eid) its newest PROBE_ROWS matches reach.  Each estimate
+ * costs one bounded scan and is kept until the catalog changes.
+ */
+struct probe_entry {
+	uint64_t open_id, generation;
+	char phrase[PROBE_TERM_MAX];
+	double rows;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct probe_entry e[PROBE_CACHE];
+	unsigned next;
+} probe_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int probe_lookup(uint64_t oid, uint64_t gen, const char *phrase, double *rows)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&probe_cache.lock);
+	for (int i = 0; i < PROBE_CACHE; i++) {
+		struct probe_entry *p = &probe_cache.e[i];
+
+		if (p->open_id == oid && p->generation == gen && strcmp(p->phrase, phrase) == 0) {
+			*rows = p->rows;
+			found = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&probe_cache.lock);
+	return found;
+}
+
+static void probe_store(uint64_t oid, uint64_t gen, const char *phrase, double rows)
+{
+	struct probe_entry *p;
+
+	pthread_mutex_lock(&probe_cache.lock);
+	p = &probe_cache.e[probe_cache.next++ % PROBE_CACHE];
+	p->open_id = oid;
+	p->generation = gen;
+	snprintf(p->phrase, sizeof(p->phrase), "%s", phrase);
+	p->rows = rows;
+	pthread_mutex_unlock(&probe_cache.lock);
+}
+
+/* Estimate the rows matching PHRASE (one FTS5 phrase) into *ROWS. */
+static int probe_phrase(sqlite3 *db, const char *phrase, int64_t max_eid, double *rows)
+{
+	static const char sql[] = "SELECT rowid FROM entity_fts WHERE entity_fts MATCH ?1"
+				  " ORDER BY rowid DESC LIMIT ?2";
+	sqlite3_stmt *st = NULL;
+	int64_t last = 0;
+	long n = 0;
+	int rc, ret = CATALOG_EIO;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, phrase, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, PROBE_ROWS);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		last = sqlite3_column_int64(st, 0);
+		n++;
+	}
+	if (rc != SQLITE_DONE)
+		goto out;
+	if (n < PROBE_ROWS || max_eid <= 0 || last <= 0) {
+		*rows = (double)n;
+	} else {
+		/* N matches among the newest (MAX_EID - LAST + 1) rowids. */
+		double span = (double)(max_eid - last + 1);
+
+		*rows = (double)n * (double)max_eid / (span > 1 ? span : 1);
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
 
 struct cand {
 	int64_t eid;
@@ -158,7 +385,7 @@ int search_fts_expr(const char *text, char *out, size_t outlen)
 {
 	const unsigned char *p = (const unsigned char *)text;
 	size_t o = 0;
-	int terms = 0;
+	int terms = 0, last_chars = 0;
 
 	if (!out || outlen == 0)
 		return CATALOG_EINVAL;
@@ -176,8 +403,13 @@ int search_fts_expr(const char *text, char *out, size_t outlen)
 		if (terms)
 			out[o++] = ' ';
 		out[o++] = '"';
+		last_chars = 0;
 		for (; *p && is_term_byte(*p); p++) {
 			size_t need = *p == '"' ? 2 : 1;
+
+			/* Characters, not bytes: UTF-8 continuation bytes do not count. */
+			if ((*p & 0xC0) != 0x80)
+				last_chars++;
 
 			if (o + need >= outlen)
 				goto toosmall;
@@ -190,7 +422,10 @@ int search_fts_expr(const char *text, char *out, size_t outlen)
 		out[o++] = '"';
 		terms++;
 	}
-	if (terms) {
+	/* A one-character prefix would merge the doclists of every token that
+	 * starts with it (there is no 1-character prefix index): the term is
+	 * matched whole instead. */
+	if (terms && last_chars >= 2) {
 		if (o + 1 >= outlen)
 			goto toosmall;
 		out[o++] = '*';
@@ -347,6 +582,8 @@ struct search_ctx {
 	const char *expr;   /* FTS5 expression, "" if none */
 	struct cand_vec cv; /* exact hits [0, n_exact), then the others */
 	size_t n_exact;
+	double *counts;     /* estimated rows of each phrase (2+ phrases), or NULL */
+	size_t ncounts;
 	int capped;
 	json_t *facets;
 	char *err;
@@ -424,8 +661,12 @@ static int collect_scan(struct search_ctx *c, int listing)
 		ret = sql_fail(c);
 		goto out;
 	}
-	if (!listing)
+	if (!listing) {
 		sqlite3_bind_text(st, 1, c->expr, -1, SQLITE_STATIC);
+		if (c->counts)
+			sqlite3_bind_blob(st, 9, c->counts, (int)(c->ncounts * sizeof(double)),
+					  SQLITE_STATIC);
+	}
 	bind_filters(st, c->q);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct cand cd = { .eid = sqlite3_column_int64(st, 0) };
@@ -465,6 +706,115 @@ static int collect_scan(struct search_ctx *c, int listing)
 out:
 	sqlite3_finalize(st);
 	free(ex);
+	return ret;
+}
+
+/*
+ * A last term typed as a prefix ("email"*) makes FTS5 merge the doclists of
+ * every token that starts with it into one buffer before the first row, and
+ * for a common word that costs 10-30 ms (there is a prefix index for 2 and 3
+ * characters only).  When the whole word alone fills the bounded scan, the
+ * prefix cannot change what is shown beyond which SEARCH_FACET_SCAN rows are
+ * counted (the total is capped either way), so the search uses the whole
+ * word: the scan, the ranking and the highlights.  Otherwise (a partial word,
+ * or a rare one) the prefix stays.
+ */
+static int prefer_whole_word(struct search_ctx *c, char *expr)
+{
+	sqlite3_stmt *st = NULL;
+	size_t len = strlen(expr);
+	int rc, ret = 0;
+
+	if (len < 3 || expr[len - 1] != '*')
+		return 0;
+	expr[len - 1] = '\0';
+	if (sqlite3_prepare_v2(c->db, sql_fills, -1, &st, NULL) != SQLITE_OK) {
+		ret = sql_fail(c);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, expr, -1, SQLITE_STATIC);
+	bind_filters(st, c->q);
+	/* The same bounds as collect_scan(): enough hits, or enough rows seen. */
+	for (long seen = 0, hits = 0; (rc = sqlite3_step(st)) == SQLITE_ROW;) {
+		hits += sqlite3_column_int(st, 0) != 0;
+		if (hits > SEARCH_FACET_SCAN || ++seen > SEARCH_SCAN_MAX)
+			goto out; /* keep the whole word */
+	}
+	if (rc != SQLITE_DONE) {
+		ret = sql_fail(c);
+		goto out;
+	}
+	expr[len - 1] = '*';
+out:
+	if (ret)
+		expr[len - 1] = '*';
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/*
+ * For a query of two or more phrases, each phrase's estimated row count
+ * (c->counts), from the cache or a bounded probe; see probe_phrase().
+ */
+static int phrase_counts(struct search_ctx *c, struct catalog *cat)
+{
+	sqlite3_stmt *st = NULL;
+	const char *p;
+	char *phrase = NULL;
+	uint64_t oid = catalog_open_id(cat), gen = catalog_generation(cat);
+	int64_t max_eid = -1;
+	size_t n = 0, i = 0;
+	int ret = 0;
+
+	for (p = c->expr; *p; p++)
+		if (*p == '"' && (p == c->expr || p[-1] == ' '))
+			n++;
+	if (n < 2)
+		goto out;
+	c->counts = calloc(n, sizeof(*c->counts));
+	phrase = malloc(strlen(c->expr) + 1);
+	if (!c->counts || !phrase) {
+		ret = CATALOG_ENOMEM;
+		goto out;
+	}
+	c->ncounts = n;
+	/* Phrases are '"term"' or '"term"*', one space apart; terms hold no '"'. */
+	for (p = c->expr; *p && i < n;) {
+		const char *end = strchr(p + 1, '"');
+		size_t len;
+
+		if (!end)
+			break;
+		len = (size_t)(end - p) + 1 + (end[1] == '*');
+		memcpy(phrase, p, len);
+		phrase[len] = '\0';
+		p += len;
+		while (*p == ' ')
+			p++;
+		if (len < PROBE_TERM_MAX && probe_lookup(oid, gen, phrase, &c->counts[i])) {
+			i++;
+			continue;
+		}
+		if (max_eid < 0) {
+			if (sqlite3_prepare_v2(c->db, "SELECT max(eid) FROM entities", -1, &st, NULL) !=
+				    SQLITE_OK ||
+			    sqlite3_step(st) != SQLITE_ROW) {
+				ret = sql_fail(c);
+				goto out;
+			}
+			max_eid = sqlite3_column_int64(st, 0);
+		}
+		if (probe_phrase(c->db, phrase, max_eid, &c->counts[i])) {
+			ret = sql_fail(c);
+			goto out;
+		}
+		if (len < PROBE_TERM_MAX)
+			probe_store(oid, gen, phrase, c->counts[i]);
+		i++;
+	}
+out:
+	sqlite3_finalize(st);
+	free(phrase);
 	return ret;
 }
 
@@ -712,7 +1062,7 @@ int search_run(struct catalog *cat, const struct search_query *q, json_t **out, 
 	if ((ret = search_fts_expr(text, expr, 4 * len + 8)))
 		goto out;
 
-	c.db = catalog_reader(cat);
+	c.db = catalog_reader_get(cat);
 	if (!c.db) {
 		set_err(err, errlen, "cannot search catalog: no read connection");
 		ret = CATALOG_EIO;
@@ -743,6 +1093,10 @@ int search_run(struct catalog *cat, const struct search_query *q, json_t **out, 
 	}
 	if (*text) {
 		ret = collect_exact(&c);
+		if (!ret && *expr && !c.capped)
+			ret = prefer_whole_word(&c, expr);
+		if (!ret && *expr && !c.capped)
+			ret = phrase_counts(&c, cat);
 		if (!ret && *expr)
 			ret = collect_scan(&c, 0);
 	} else {
@@ -776,6 +1130,8 @@ out:
 	json_decref(res);
 	json_decref(hits);
 	json_decref(c.facets);
+	catalog_reader_put(cat, c.db);
+	free(c.counts);
 	free(c.cv.v);
 	free(text);
 	free(lc);

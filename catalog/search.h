@@ -24,7 +24,7 @@
 #define SEARCH_LIMIT_DEFAULT 20
 #define SEARCH_LIMIT_MAX 200
 #define SEARCH_QUERY_MAX 512
-#define SEARCH_FACET_SCAN 10000
+#define SEARCH_FACET_SCAN 1000
 
 struct search_query {
 	const char *q;        /* the text; NULL or "" lists everything (newest first) */

@@ -166,8 +166,16 @@ static void test_fts_expr(void **state)
 	expr_is("orde", "\"orde\"*");
 	expr_is("shop.public.orders", "\"shop\" \"public\" \"orders\"*");
 	expr_is("  customer_orders  ", "\"customer_orders\"*");
-	expr_is("a\"b AND (c", "\"a\" \"b\" \"AND\" \"c\"*");
-	expr_is("NEAR(x y)", "\"NEAR\" \"x\" \"y\"*");
+	/* A one-character last term is matched whole, not as a prefix. */
+	expr_is("a\"b AND (c", "\"a\" \"b\" \"AND\" \"c\"");
+	expr_is("models/churn/9", "\"models\" \"churn\" \"9\"");
+	expr_is("x", "\"x\"");
+	expr_is("ab", "\"ab\"*");
+	/* Characters, not bytes: a two-byte letter alone is one character. */
+	expr_is("\xc3\xa9", "\"\xc3\xa9\"");
+	expr_is("\xc3\xa9t", "\"\xc3\xa9t\"*");
+	expr_is("NEAR(x y)", "\"NEAR\" \"x\" \"y\"");
+	expr_is("NEAR(x yz)", "\"NEAR\" \"x\" \"yz\"*");
 	expr_is("caf\xc3\xa9 cr\xc3\xa8me", "\"caf\xc3\xa9\" \"cr\xc3\xa8me\"*");
 	expr_is("", "");
 	expr_is("*** () \"\" :^-", "");
