@@ -525,32 +525,6 @@ static void post_lineage(struct http_req *req)
 	http_reply_json(req, 201, json_object());
 }
 
-/* --- services ----------------------------------------------------------------------------- */
-
-static void get_services(struct http_req *req)
-{
-	struct api *api = req->ud;
-	json_t *list = json_array();
-	size_t i;
-	json_t *svc;
-	json_array_foreach(api->cfg->services, i, svc) {
-		json_t *tile = json_deep_copy(svc);
-		/* Settings that may hold secrets never leave the server. */
-		json_object_del(tile, "password");
-		json_object_del(tile, "token");
-		json_object_del(tile, "dsn");
-		json_object_set_new(tile, "status", json_string("unknown"));
-		json_array_append_new(list, tile);
-	}
-	json_t *tiles = plugins_tiles(api->plugins);
-	if (api->sched) {
-		json_t *more = sched_tiles(api->sched);
-		json_array_extend(tiles, more);
-		json_decref(more);
-	}
-	http_reply_json(req, 200, json_pack("{s:o, s:o}", "services", list, "tiles", tiles));
-}
-
 int api_register(struct http_server *srv, struct api *api)
 {
 	static const struct {
@@ -569,7 +543,6 @@ int api_register(struct http_server *srv, struct api *api)
 		{ "PATCH", "/api/v1/entities/{id+}", AUTH_WRITE, patch_entity },
 		{ "GET", "/api/v1/lineage", AUTH_READ, get_lineage },
 		{ "POST", "/api/v1/lineage", AUTH_WRITE, post_lineage },
-		{ "GET", "/api/v1/services", AUTH_READ, get_services },
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (http_route(srv, routes[i].method, routes[i].pattern, routes[i].need, routes[i].fn,

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hub/health.h"
 #include "hub/log.h"
 #include "hub/sandbox.h"
 
@@ -68,6 +69,7 @@ void config_init(struct config *c)
 	c->http_threads = 64;
 	c->max_body = DEFAULT_MAX_BODY;
 	c->services = json_array();
+	c->bookmarks = json_array();
 	c->plugins = json_object();
 }
 
@@ -81,6 +83,7 @@ void config_release(struct config *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	json_decref(c->services);
+	json_decref(c->bookmarks);
 	json_decref(c->plugins);
 	memset(c, 0, sizeof(*c));
 }
@@ -844,7 +847,7 @@ static int key_http(struct cfg_ctx *ctx, lua_State *L, int v, int line)
 
 static int key_services(struct cfg_ctx *ctx, lua_State *L, int v, int line)
 {
-	char key[CONFIG_KEY_MAX];
+	char key[CONFIG_KEY_MAX], sub[96], msg[256], id[HEALTH_ID_MAX + 1];
 	json_t *arr = NULL;
 	size_t i, j;
 	int rc = -1;
@@ -890,9 +893,104 @@ static int key_services(struct cfg_ctx *ctx, lua_State *L, int v, int line)
 					 json_string_value(name));
 				goto out;
 			}
+		/* The dashboard's rules (hub/health.h): check, href, texts, the id. */
+		if (health_service_validate(s, 0, sub, sizeof(sub), msg, sizeof(msg)) < 0) {
+			snprintf(key, sizeof(key), "services[%zu]%s%s", i + 1, sub[0] ? "." : "",
+				 sub);
+			cfg_fail(ctx, line, key, "%s", msg);
+			goto out;
+		}
+		health_slug(json_string_value(name), id, sizeof(id));
+		for (j = 0; j < i; j++) {
+			char other[HEALTH_ID_MAX + 1];
+
+			health_slug(json_string_value(json_object_get(json_array_get(arr, j), "name")),
+				    other, sizeof(other));
+			if (strcmp(id, other) == 0) {
+				cfg_fail(ctx, line, key,
+					 "'%s' has the same id '%s' as services[%zu].name",
+					 json_string_value(name), id, j + 1);
+				goto out;
+			}
+		}
 	}
 	json_decref(ctx->n->services);
 	ctx->n->services = arr;
+	arr = NULL;
+	rc = 0;
+out:
+	json_decref(arr);
+	return rc;
+}
+
+static int key_bookmarks(struct cfg_ctx *ctx, lua_State *L, int v, int line)
+{
+	static const char *const allowed[] = { "group", "name", "href", "icon", "description",
+					       NULL };
+	static const char *const required[] = { "name", "href", NULL };
+	char key[CONFIG_KEY_MAX];
+	json_t *arr = NULL, *b, *x;
+	const char *k;
+	size_t i;
+	int a, rc = -1;
+
+	if (cfg_table(ctx, L, v, line, "bookmarks") < 0)
+		goto out;
+	snprintf(key, sizeof(key), "bookmarks");
+	if (cfg_json(ctx, L, v, line, key, sizeof(key), 0, &arr) < 0)
+		goto out;
+	if (json_is_object(arr) && json_object_size(arr) == 0) {
+		json_decref(arr);
+		arr = json_array();
+		if (arr == NULL) {
+			cfg_fail(ctx, line, "bookmarks", "out of memory");
+			goto out;
+		}
+	}
+	if (!json_is_array(arr)) {
+		cfg_fail(ctx, line, "bookmarks", "expected a list of tables { name = ..., href = ... }");
+		goto out;
+	}
+	json_array_foreach(arr, i, b) {
+		snprintf(key, sizeof(key), "bookmarks[%zu]", i + 1);
+		if (!json_is_object(b)) {
+			cfg_fail(ctx, line, key, "expected a table { name = ..., href = ... }");
+			goto out;
+		}
+		json_object_foreach(b, k, x) {
+			for (a = 0; allowed[a]; a++)
+				if (strcmp(k, allowed[a]) == 0)
+					break;
+			snprintf(key, sizeof(key), "bookmarks[%zu].%.64s", i + 1, k);
+			if (!allowed[a]) {
+				cfg_fail(ctx, line, key, "unknown key");
+				goto out;
+			}
+			if (!json_is_string(x)) {
+				cfg_fail(ctx, line, key, "expected a string");
+				goto out;
+			}
+		}
+		for (a = 0; required[a]; a++) {
+			const char *s = json_string_value(json_object_get(b, required[a]));
+
+			snprintf(key, sizeof(key), "bookmarks[%zu].%s", i + 1, required[a]);
+			if (!s || !*s) {
+				cfg_fail(ctx, line, key, "missing");
+				goto out;
+			}
+		}
+		k = json_string_value(json_object_get(b, "href"));
+		if (strncmp(k, "http://", 7) != 0 && strncmp(k, "https://", 8) != 0 &&
+		    !(k[0] == '/' && k[1] != '/')) {
+			snprintf(key, sizeof(key), "bookmarks[%zu].href", i + 1);
+			cfg_fail(ctx, line, key,
+				 "expected an http:// or https:// URL or a path starting with /");
+			goto out;
+		}
+	}
+	json_decref(ctx->n->bookmarks);
+	ctx->n->bookmarks = arr;
 	arr = NULL;
 	rc = 0;
 out:
@@ -964,6 +1062,7 @@ static const struct {
 	{"lineage", key_lineage},
 	{"http", key_http},
 	{"services", key_services},
+	{"bookmarks", key_bookmarks},
 	{"plugins", key_plugins},
 };
 
@@ -1107,9 +1206,10 @@ static int config_copy(struct config *n, const struct config *c)
 	n->tls_cert = c->tls_cert ? strdup(c->tls_cert) : NULL;
 	n->tls_key = c->tls_key ? strdup(c->tls_key) : NULL;
 	n->services = c->services ? json_deep_copy(c->services) : json_array();
+	n->bookmarks = c->bookmarks ? json_deep_copy(c->bookmarks) : json_array();
 	n->plugins = c->plugins ? json_deep_copy(c->plugins) : json_object();
 	if ((c->path && !n->path) || !n->listen || !n->data_dir || (c->tls_cert && !n->tls_cert) ||
-	    (c->tls_key && !n->tls_key) || !n->services || !n->plugins)
+	    (c->tls_key && !n->tls_key) || !n->services || !n->bookmarks || !n->plugins)
 		return -1;
 	return 0;
 }

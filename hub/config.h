@@ -11,8 +11,12 @@
  *   log_level = "info"                -- debug, info, warn, error
  *   lineage = { max_depth = 10, hop_cap = 100 }
  *   http = { threads = 64, max_body = "8MiB" }
- *   services = { { name = "orders-db", group = "Databases", type = "postgres",
- *                  url = "postgres://db:5432", ... }, ... }
+ *   services = { { name = "Orders DB", group = "Databases", icon = "postgres",
+ *                  description = "...", href = "http://...", collector = "postgres",
+ *                  check = { type = "postgres", dsn = env("PG_DSN"), interval = 30,
+ *                            timeout = 5 } }, ... }
+ *   bookmarks = { { group = "Links", name = "Runbook", href = "https://...",
+ *                   icon = "book", description = "" }, ... }
  *   plugins = { postgres = { interval = 300, dsn = env("PG_DSN") }, ... }
  *
  * The file may call env("NAME") and file("PATH") to read secrets (values only:
@@ -33,7 +37,14 @@
  *
  * Ranges: lineage.max_depth 1..100, lineage.hop_cap 1..100000, http.threads
  * 1..256, http.max_body 1 byte..1GiB (an integer or a size string).
- * services and plugins become JSON: a Lua table whose keys are exactly 1..n
+ * Every service needs a name whose slug (hub/health.h: health_slug()) is its
+ * id, unique; its check, href and the strings group, icon, description,
+ * collector are checked as hub/health.h says (health_service_validate(),
+ * not strict: other keys are kept and shown, secrets removed); an error
+ * names the key, e.g. "key 'services[2].check.port': expected an integer
+ * from 1 to 65535, got 0".  A bookmark takes only group, name (required),
+ * href (required: http(s):// or /path), icon and description, all strings.
+ * services, bookmarks and plugins become JSON: a Lua table whose keys are exactly 1..n
  * is an array, any other table (the empty one too) an object with integer
  * keys written as text; integers stay integers; functions and other
  * non-data values are errors; tables nest at most 32 deep.
@@ -54,6 +65,7 @@ struct config {
 	int http_threads;        /* 64 */
 	long long max_body;      /* 8 MiB: the largest request body the API takes */
 	json_t *services;        /* array of objects, as written; never NULL */
+	json_t *bookmarks;       /* array of objects, as written; never NULL */
 	json_t *plugins;         /* object: name -> settings object; never NULL */
 };
 

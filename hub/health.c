@@ -1552,10 +1552,17 @@ static json_t *describe(struct health *h, const char *id, json_t *pub,
 	} else {
 		json_object_set_new(out, "checked_at", json_null());
 	}
+	/* Buckets on fixed boundaries (every 30 min), so that a point stays in
+	 * its bucket from one request to the next; the last one holds now. */
+	long long width = WINDOW_MS / SPARK_BUCKETS, to = (now / width + 1) * width;
+
 	if (has_check &&
-	    catalog_health_buckets(h->store, id, now - WINDOW_MS, now + 1, SPARK_BUCKETS, &history,
-				   &sum) != 0)
+	    (catalog_health_buckets(h->store, id, to - WINDOW_MS, to, SPARK_BUCKETS, &history,
+				    NULL) != 0 ||
+	     catalog_health_buckets(h->store, id, now - WINDOW_MS, now + 1, 1, NULL, &sum) != 0)) {
+		json_decref(history);
 		history = NULL;
+	}
 	json_object_set_new(out, "history", history ? history : json_array());
 	json_object_set_new(out, "uptime_24h", sum.uptime >= 0 ? json_real(sum.uptime) : json_null());
 	return out;

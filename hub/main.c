@@ -10,6 +10,7 @@
  *   terrarium collect NAME [--dry-run] [--json] [--config FILE] [--data DIR]
  *   terrarium plugin new NAME [--dir DIR]
  *   terrarium plugin test FILE_test.lua [--config FILE]
+ *   terrarium check [ID...] [--json] [--config FILE]
  *
  * Exit status: 0 success, 1 failure, 2 bad usage or bad config.
  */
@@ -32,11 +33,13 @@
 #include "hub/auth.h"
 #include "hub/collector.h"
 #include "hub/config.h"
+#include "hub/health.h"
 #include "hub/http.h"
 #include "hub/log.h"
 #include "hub/plugins.h"
 #include "hub/render.h"
 #include "hub/sched.h"
+#include "hub/services.h"
 
 #define TERRARIUM_VERSION "0.1.0"
 #define EXIT_USAGE 2
@@ -72,6 +75,7 @@ static const char usage_main[] =
 	"  collect NAME   run Lua collector NAME once and print what it emitted\n"
 	"  plugin new NAME        write a skeleton collector and its test\n"
 	"  plugin test FILE       run a collector's tests (FILE is NAME_test.lua)\n"
+	"  check [ID...]  run the configured services' health checks once and print them\n"
 	"\n"
 	"Every command takes --config FILE (a Lua config, see docs/configuration.md) and\n"
 	"--data DIR (default ./data; overrides the config).  `terrarium COMMAND --help`\n"
@@ -147,6 +151,15 @@ static const char usage_plugin[] =
 	"      assert_eq(), assert_match() and expect_emit() (docs/plugin-guide.md).\n"
 	"      Settings come from the config's `plugins.NAME` when --config is given.\n"
 	"      Prints one line per test(); exit status 1 when any failed.\n";
+
+static const char usage_check[] =
+	"usage: terrarium check [ID...] [--json] [--config FILE]\n"
+	"\n"
+	"Run the health check of every service in the config's `services` (or of the\n"
+	"services ID..., ids being the slugs of their names) once, now, and print one\n"
+	"line each: id, status, latency, detail.  Nothing is recorded.  With --json,\n"
+	"print [{\"id\", \"status\", \"latency_ms\", \"detail\"}] instead.  Exit status 1\n"
+	"when a service checked is down, 2 for bad usage or an unknown ID.\n";
 
 static const char usage_import[] =
 	"usage: terrarium import [FILE|-] [--data DIR]\n"
@@ -342,6 +355,8 @@ static int cmd_serve(int argc, char **argv)
 	struct api api = { 0 };
 	struct plugins *plugins = NULL;
 	struct sched *sched = NULL;
+	struct health *health = NULL;
+	struct services svcs = { 0 };
 	char err[512];
 	int rc = 1;
 	double t0 = mono_s();
@@ -402,6 +417,22 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	api.sched = sched;
+	struct health_env henv = { .cat = cat, .services = cfg.services };
+	health = health_create(&henv, err, sizeof(err));
+	if (!health) {
+		log_event(LOG_ERROR, "cannot start the health checks", "detail", err, NULL);
+		goto out;
+	}
+	svcs.health = health;
+	svcs.cfg = &cfg;
+	svcs.cat = cat;
+	svcs.plugins = plugins;
+	svcs.sched = sched;
+	if (services_register(srv, &svcs) < 0 ||
+	    health_plugin_add(health, plugins, err, sizeof(err)) < 0) {
+		log_event(LOG_ERROR, "cannot register the services routes", "detail", err, NULL);
+		goto out;
+	}
 	if (sched_http_register(sched, srv) < 0 || api_register(srv, &api) < 0) {
 		log_event(LOG_ERROR, "cannot register routes", NULL);
 		goto out;
@@ -411,6 +442,8 @@ static int cmd_serve(int argc, char **argv)
 	plugins_load_dir(plugins, plugdir);
 	if (sched_start(sched) < 0 && sched_count(sched) > 0)
 		log_event(LOG_ERROR, "cannot start the collector workers", NULL);
+	if (health_start(health) < 0)
+		log_event(LOG_ERROR, "cannot start the health checker threads", NULL);
 	char addr[300], ms[32];
 	char host[256];
 	int port;
@@ -425,6 +458,7 @@ static int cmd_serve(int argc, char **argv)
 	rc = 0;
 out:
 	http_stop(srv);
+	health_destroy(health);
 	sched_destroy(sched);
 	plugins_destroy(plugins);
 	render_cache_destroy(api.svg_cache);
@@ -1130,6 +1164,78 @@ static int cmd_plugin(int argc, char **argv)
 	return plugin_test(&o, argv[first + 1]);
 }
 
+static int cmd_check(int argc, char **argv)
+{
+	struct cmd_opts o = { 0 };
+	struct config cfg;
+	json_t *out = NULL, *svc;
+	size_t i;
+	int rc, down = 0;
+	int first = parse_opts(argc, argv, &o);
+
+	if (first == -2) {
+		fputs(usage_check, stdout);
+		return 0;
+	}
+	if (first < 0) {
+		fputs(usage_check, stderr);
+		return EXIT_USAGE;
+	}
+	if ((rc = load_config(&o.c, &cfg)) != 0)
+		return rc;
+	for (int a = first; a < argc; a++) {
+		int known = 0;
+
+		json_array_foreach(cfg.services, i, svc) {
+			char id[HEALTH_ID_MAX + 1];
+
+			if (health_slug(json_string_value(json_object_get(svc, "name")), id,
+					sizeof(id)) == 0 && strcmp(id, argv[a]) == 0)
+				known = 1;
+		}
+		if (!known) {
+			fprintf(stderr, "terrarium: no service '%s' in the config\n", argv[a]);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	out = json_array();
+	json_array_foreach(cfg.services, i, svc) {
+		char id[HEALTH_ID_MAX + 1], lat[32] = "-";
+		struct health_result r;
+		int wanted = first == argc;
+
+		health_slug(json_string_value(json_object_get(svc, "name")), id, sizeof(id));
+		for (int a = first; a < argc; a++)
+			wanted |= strcmp(argv[a], id) == 0;
+		if (!wanted)
+			continue;
+		health_check_once(svc, &r);
+		down |= strcmp(r.status, "down") == 0;
+		if (r.latency_ms >= 0)
+			snprintf(lat, sizeof(lat), "%.1f ms", r.latency_ms);
+		if (o.json)
+			json_array_append_new(out, json_pack("{s:s, s:s, s:o, s:s}", "id", id,
+							     "status", r.status, "latency_ms",
+							     r.latency_ms >= 0 ? json_real(r.latency_ms)
+									       : json_null(),
+							     "detail", r.detail));
+		else
+			printf("%-24s %-9s %10s  %s\n", id, r.status, lat, r.detail);
+		fflush(stdout);
+	}
+	if (o.json) {
+		json_dumpf(out, stdout, JSON_INDENT(2));
+		putchar('\n');
+	}
+	rc = down ? 1 : 0;
+out:
+	json_decref(out);
+	config_release(&cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1138,7 +1244,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "serve", cmd_serve },   { "token", cmd_token },   { "search", cmd_search },
 		{ "lineage", cmd_lineage }, { "export", cmd_export }, { "import", cmd_import },
-		{ "collect", cmd_collect }, { "plugin", cmd_plugin },
+		{ "collect", cmd_collect }, { "plugin", cmd_plugin }, { "check", cmd_check },
 	};
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
