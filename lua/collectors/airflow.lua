@@ -512,15 +512,16 @@ emit.service {
 }
 
 local function healthy(part)
-	return part == nil or part.status == "healthy"
+	return part == nil or part.status == nil or part.status == "healthy"
 end
 
 local status = "up"
 local problems = {}
 for _, k in ipairs({ "metadatabase", "scheduler", "triggerer", "dag_processor" }) do
+	-- a component that reports no status (status null: no triggerer runs) is not a problem
 	local p = health[k]
-	if p and p.status ~= "healthy" then
-		problems[#problems + 1] = k .. " " .. tostring(p.status or "unknown")
+	if p and p.status and p.status ~= "healthy" then
+		problems[#problems + 1] = k .. " " .. p.status
 	end
 end
 if not healthy(health.metadatabase) then
