@@ -65,9 +65,14 @@ local function clean(s, max)
 	return s
 end
 
-local function strip(err)
-	err = tostring(err or "unknown error")
-	return (err:gsub("^redis: ", ""))
+-- The binding's message without its "redis: " prefix (ours adds one) and
+-- without the server's address when LABEL already names it.
+local function strip(err, label)
+	err = tostring(err or "unknown error"):gsub("^redis: ", "")
+	if label and err:sub(-#label - 3) == " (" .. label .. ")" then
+		err = err:sub(1, -#label - 4)
+	end
+	return err
 end
 
 -- N rounded to two significant digits (an estimate is no better than that,
@@ -445,7 +450,7 @@ end
 local function must(s, conn, what, ...)
 	local v, err = conn:command(...)
 	if v == nil and err then
-		error(string.format("redis: %s: %s: %s", s.label, what, strip(err)), 0)
+		error(string.format("redis: %s: %s: %s", s.label, what, strip(err, s.label)), 0)
 	end
 	return v
 end
@@ -453,7 +458,7 @@ end
 local function pipeline(s, conn, cmds, what)
 	local r, err = conn:pipeline(cmds)
 	if not r then
-		error(string.format("redis: %s: %s: %s", s.label, what, strip(err)), 0)
+		error(string.format("redis: %s: %s: %s", s.label, what, strip(err, s.label)), 0)
 	end
 	return r
 end
@@ -942,18 +947,18 @@ local function crawl_server(s)
 		tile {
 			status = "down",
 			title = "Redis " .. s.label,
-			description = "cannot connect: " .. clean(strip(err), 500),
+			description = "cannot connect: " .. clean(strip(err, s.label), 500),
 		}
-		error(string.format("redis: cannot connect to %s: %s", s.label, strip(err)), 0)
+		error(string.format("redis: cannot connect to %s: %s", s.label, strip(err, s.label)), 0)
 	end
 	local text, ierr = conn:command("INFO")
 	if not text then
 		tile {
 			status = "down",
 			title = "Redis " .. s.label,
-			description = "cannot read INFO: " .. clean(strip(ierr), 500),
+			description = "cannot read INFO: " .. clean(strip(ierr, s.label), 500),
 		}
-		error(string.format("redis: %s: cannot read INFO: %s", s.label, strip(ierr)), 0)
+		error(string.format("redis: %s: cannot read INFO: %s", s.label, strip(ierr, s.label)), 0)
 	end
 	local info, keyspace = parse_info(text)
 	local version = info.redis_version or "?"

@@ -1,0 +1,838 @@
+/*
+ * The Redis collector (lua/collectors/redis.lua) against a real redis-server
+ * (tests/lib/redis.h), run the way a user runs it: `terrarium collect redis
+ * --config CFG --data DIR` with the real binary ($TERRARIUM_BIN, default
+ * build/terrarium).  What it wrote is read back from DIR/catalog.db through
+ * the catalog API.
+ *
+ * The server holds, in db 0: 200 hashes user:N, 100 strings session:<uuid>
+ * of which 75 expire, 30 sets team:N:members, a string config:flags, a
+ * stream orders:stream of 10 entries with two consumer groups (billing: read
+ * 4, acked 1; shipping: read 10, acked 8), and a pub/sub channel with one
+ * subscriber (a second connection of the test); in db 1, 100,000 strings
+ * item:N for the sampling budget.
+ *
+ * In order (the tests share the server and the catalog):
+ *   1. the crawl: server, patterns with types, TTL ratios and fields, the
+ *      budget (sampled 2000 of 100000 in db 1), streams and groups with lag,
+ *      pending and lineage, the channel, the tile; never KEYS or DEBUG;
+ *   2. keys deleted: their pattern turns stale;
+ *   3. a password-protected server: the right password crawls it, a wrong
+ *      one fails with the server's reason;
+ *   4. a peer that accepts connections and never answers: the run fails with
+ *      a timeout, in bounded time, and the catalog is unchanged;
+ *   5. the server is stopped: the run fails naming the connection, and the
+ *      catalog is unchanged.
+ * First, lua/collectors/redis_test.lua (the collector on a fake binding)
+ * runs through `terrarium plugin test`.  Every process is bounded in time.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "tests/lib/redis.h"
+
+#define RUN_MS 120000     /* one `terrarium collect` */
+#define BIG_KEYS 100000   /* keys in db 1 */
+#define SAMPLE_KEYS 2000  /* the sampling budget per db */
+
+static struct redis_test_server rs;
+static int rs_up;
+static redisContext *subscriber; /* holds a SUBSCRIBE to "notifications" */
+static char dir[256];
+static char data_dir[300];
+static char cfg_main[300];
+static char ns[64];              /* "redis://127.0.0.1:PORT" */
+static char out_path[300], err_path[300];
+static long long last_run_ms;    /* how long the last `terrarium collect` took */
+
+/* --- processes ---------------------------------------------------------------------- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run ARGV with stdout into OUT_FILE and stderr into ERR_FILE (the same file
+ * when NULL), at most LIMIT_MS.  The exit status, or -1 (could not start,
+ * killed by a signal, or ran too long and was killed). */
+static int run_bounded(const char *const *argv, const char *out_file, const char *err_file,
+		       long limit_ms)
+{
+	long long deadline = now_ms() + limit_ms;
+	int status = 0, fd;
+	pid_t pid, w;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		fd = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0)
+			_exit(126);
+		dup2(fd, 1);
+		if (err_file) {
+			close(fd);
+			fd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			if (fd < 0)
+				_exit(126);
+		}
+		dup2(fd, 2);
+		close(fd);
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	for (;;) {
+		w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0)
+			return -1;
+		if (now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fprintf(stderr, "%s: killed after %ld ms\n", argv[0], limit_ms);
+			return -1;
+		}
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+		buf = malloc((size_t)n + 1);
+		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		}
+		if (buf)
+			buf[n] = '\0';
+	}
+	fclose(f);
+	return buf;
+}
+
+/* `terrarium collect redis --json --config CFG --data DATA_DIR`: the exit
+ * status; *OUT gets standard output (the batch as JSON), *ERRTEXT standard
+ * error; both malloc'd, both may be NULL. */
+static int collect(const char *cfg, char **out, char **errtext)
+{
+	const char *bin = getenv("TERRARIUM_BIN");
+	int rc;
+	long long t0 = now_ms();
+
+	if (!bin || !*bin)
+		bin = "build/terrarium";
+	const char *argv[] = { bin, "collect", "redis", "--json", "--config", cfg, "--data",
+			       data_dir, NULL };
+	rc = run_bounded(argv, out_path, err_path, RUN_MS);
+	last_run_ms = now_ms() - t0;
+	char *text = slurp(out_path), *etext = slurp(err_path);
+	if (rc != 0 || getenv("TEST_VERBOSE"))
+		fprintf(stderr, "terrarium collect (%s) exited %d in %lld ms:\n%s\n", cfg, rc,
+			last_run_ms, etext ? etext : "(no output)");
+	if (out)
+		*out = text;
+	else
+		free(text);
+	if (errtext)
+		*errtext = etext;
+	else
+		free(etext);
+	return rc;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A config crawling URL, with EXTRA Lua table fields appended. */
+static void write_config(const char *path, const char *url, const char *extra)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "-- written by test_collector_redis\n"
+		 "plugins = {\n"
+		 "  redis = { timeout = 60, url = \"%s\", sample_keys = %d, scan_count = 500,\n"
+		 "            %s },\n"
+		 "}\n",
+		 url, SAMPLE_KEYS, extra ? extra : "");
+	write_file(path, text);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Run a command on the test server, failing the test on an error. */
+static void cmd(char *out, size_t outlen, const char *fmt, ...)
+{
+	char err[512] = "";
+	va_list ap;
+	redisContext *c = redis_test_connect(&rs, err, sizeof(err));
+	redisReply *r;
+
+	if (!c)
+		fail_msg("%s", err);
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	if (!r || r->type == REDIS_REPLY_ERROR)
+		fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
+	if (out && outlen)
+		snprintf(out, outlen, "%.*s", r->str ? (int)r->len : 0, r->str ? r->str : "");
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+/* --- the catalog -------------------------------------------------------------------- */
+
+static struct catalog *open_catalog(void)
+{
+	char path[400], err[256] = "";
+	struct catalog *cat;
+
+	snprintf(path, sizeof(path), "%s/catalog.db", data_dir);
+	cat = catalog_open(path, err, sizeof(err));
+	if (!cat)
+		fail_msg("cannot open %s: %s", path, err);
+	return cat;
+}
+
+/* The id of KIND NAME on the test server. */
+static const char *id_of(const char *kind, const char *name)
+{
+	static char ids[8][CATALOG_ID_MAX + 1];
+	static int next;
+	char *id = ids[next++ % 8];
+
+	snprintf(id, CATALOG_ID_MAX + 1, "%s:%s:%s", kind, ns, name);
+	return id;
+}
+
+static json_t *entity(struct catalog *cat, const char *id)
+{
+	json_t *doc = NULL;
+	int rc = catalog_entity_get(cat, id, &doc);
+
+	if (rc != 0)
+		fail_msg("entity '%s' not in the catalog (%d)", id, rc);
+	return doc;
+}
+
+static const char *str(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (!json_is_string(v))
+		fail_msg("'%s' is not a string", key);
+	return json_string_value(v);
+}
+
+static json_t *prop(const json_t *doc, const char *key)
+{
+	return json_object_get(json_object_get(doc, "properties"), key);
+}
+
+static long long iprop(const json_t *doc, const char *key)
+{
+	json_t *v = prop(doc, key);
+
+	if (!json_is_integer(v))
+		fail_msg("property '%s' of %s is not an integer", key, str(doc, "id"));
+	return json_integer_value(v);
+}
+
+static double nprop(const json_t *doc, const char *key)
+{
+	json_t *v = prop(doc, key);
+
+	if (!json_is_number(v))
+		fail_msg("property '%s' of %s is not a number", key, str(doc, "id"));
+	return json_number_value(v);
+}
+
+static int has_field(const json_t *doc, const char *name)
+{
+	size_t i;
+	json_t *f;
+
+	json_array_foreach(json_object_get(doc, "fields"), i, f)
+		if (strcmp(str(f, "name"), name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether DOC's KEY ("upstream"/"downstream") list holds ID with edge KIND. */
+static int linked(const json_t *doc, const char *key, const char *id, const char *kind)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(doc, key), i, e)
+		if (strcmp(str(e, "id"), id) == 0 && strcmp(str(e, "kind"), kind) == 0)
+			return 1;
+	return 0;
+}
+
+static void assert_json_eq(const json_t *got, const char *want_text)
+{
+	json_t *want = json_loads(want_text, JSON_DECODE_ANY, NULL);
+
+	assert_non_null(want);
+	if (!json_equal(got, want)) {
+		char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+		fail_msg("expected %s, got %s", want_text, g ? g : "(nothing)");
+	}
+	json_decref(want);
+}
+
+/* The whole catalog as catalog_export() writes it (malloc'd). */
+static char *export_text(void)
+{
+	struct catalog *cat = open_catalog();
+	char err[256] = "", *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	if (catalog_export(cat, f, err, sizeof(err)) < 0)
+		fail_msg("export: %s", err);
+	fclose(f);
+	catalog_close(cat);
+	return buf;
+}
+
+/* The status and error of the newest recorded run. */
+static void last_run(char *status, size_t slen, char *error, size_t elen)
+{
+	struct catalog *cat = open_catalog();
+	json_t *runs = NULL, *r, *e;
+
+	assert_int_equal(catalog_collector_runs(cat, "redis", 1, &runs), 0);
+	assert_int_equal(json_array_size(runs), 1);
+	r = json_array_get(runs, 0);
+	snprintf(status, slen, "%s", str(r, "status"));
+	e = json_object_get(r, "error");
+	snprintf(error, elen, "%s", json_is_string(e) ? json_string_value(e) : "");
+	json_decref(runs);
+	catalog_close(cat);
+}
+
+/* --- setup ---------------------------------------------------------------------------- */
+
+/* 100,000 strings item:N in db 1, MSET 1000 at a time, pipelined. */
+static int load_big(char *err, size_t errlen)
+{
+	redisContext *c = redis_test_connect(&rs, err, errlen);
+	redisReply *r = NULL;
+	int rc = -1, sent = 0;
+	static const char *argv[2001];
+	static size_t lens[2001];
+	static char bufs[2000][24];
+
+	if (!c)
+		return -1;
+	r = redisCommand(c, "SELECT 1");
+	if (!r || r->type == REDIS_REPLY_ERROR)
+		goto out;
+	freeReplyObject(r);
+	r = NULL;
+	for (int base = 0; base < BIG_KEYS; base += 1000) {
+		int n = 0;
+		argv[n] = "MSET";
+		lens[n++] = 4;
+		for (int i = 0; i < 1000; i++) {
+			snprintf(bufs[i * 2], sizeof(bufs[0]), "item:%d", base + i);
+			snprintf(bufs[i * 2 + 1], sizeof(bufs[0]), "v%d", base + i);
+			argv[n] = bufs[i * 2];
+			lens[n++] = strlen(bufs[i * 2]);
+			argv[n] = bufs[i * 2 + 1];
+			lens[n++] = strlen(bufs[i * 2 + 1]);
+		}
+		/* redisAppendCommandArgv copies the arguments */
+		if (redisAppendCommandArgv(c, n, argv, lens) != REDIS_OK)
+			goto out;
+		sent++;
+	}
+	for (int i = 0; i < sent; i++) {
+		void *reply = NULL;
+		if (redisGetReply(c, &reply) != REDIS_OK)
+			goto out;
+		r = reply;
+		if (r->type == REDIS_REPLY_ERROR)
+			goto out;
+		freeReplyObject(r);
+		r = NULL;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		snprintf(err, errlen, "loading db 1 failed: %s", r && r->str ? r->str : c->errstr);
+	if (r)
+		freeReplyObject(r);
+	redisFree(c);
+	return rc;
+}
+
+static int setup(void **state)
+{
+	char err[1024] = "";
+	(void)state;
+
+	snprintf(dir, sizeof(dir), "/tmp/terrarium-rediscoll-XXXXXX");
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+		return -1;
+	}
+	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
+	snprintf(out_path, sizeof(out_path), "%s/collect.out", dir);
+	snprintf(err_path, sizeof(err_path), "%s/collect.err", dir);
+	snprintf(cfg_main, sizeof(cfg_main), "%s/main.lua", dir);
+	if (redis_test_start(&rs, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cannot start redis-server: %s\n", err);
+		return -1;
+	}
+	rs_up = 1;
+	snprintf(ns, sizeof(ns), "redis://127.0.0.1:%d", rs.port);
+
+	redisContext *c = redis_test_connect(&rs, err, sizeof(err));
+	if (!c) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	/* db 0: hashes, strings (75 of 100 expiring), sets, a stream with groups */
+	for (int i = 1; i <= 200; i++)
+		redisAppendCommand(c, "HSET user:%d name user%d email u%d@example.org plan free", i, i,
+				   i);
+	for (int i = 0; i < 100; i++) {
+		char uuid[40];
+		snprintf(uuid, sizeof(uuid), "%08x-%04x-4%03x-a%03x-%012x", 0x1000u + (unsigned)i,
+			 (unsigned)i * 7u, (unsigned)i, (unsigned)i * 3u, 0xabcdefu + (unsigned)i);
+		if (i < 75)
+			redisAppendCommand(c, "SET session:%s token%d EX 3600", uuid, i);
+		else
+			redisAppendCommand(c, "SET session:%s token%d", uuid, i);
+	}
+	for (int i = 1; i <= 30; i++)
+		redisAppendCommand(c, "SADD team:%d:members ann bob", i);
+	redisAppendCommand(c, "SET config:flags on");
+	for (int i = 1; i <= 10; i++)
+		redisAppendCommand(c, "XADD orders:stream * order_id %d amount %d", i, i * 10);
+	redisAppendCommand(c, "XGROUP CREATE orders:stream billing 0");
+	redisAppendCommand(c, "XGROUP CREATE orders:stream shipping 0");
+	int n = 200 + 100 + 30 + 1 + 10 + 2;
+	for (int i = 0; i < n; i++) {
+		void *reply = NULL;
+		if (redisGetReply(c, &reply) != REDIS_OK || !reply ||
+		    ((redisReply *)reply)->type == REDIS_REPLY_ERROR) {
+			fprintf(stderr, "loading db 0 failed at reply %d: %s\n", i,
+				reply ? ((redisReply *)reply)->str : c->errstr);
+			return -1;
+		}
+		freeReplyObject(reply);
+	}
+	/* billing reads 4 and acks 1: pending 3, lag 6; shipping reads 10, acks 8 */
+	redisReply *r = redisCommand(c, "XREADGROUP GROUP billing b1 COUNT 4 STREAMS orders:stream >");
+	if (!r || r->type != REDIS_REPLY_ARRAY) {
+		fprintf(stderr, "XREADGROUP failed\n");
+		return -1;
+	}
+	char first_id[64];
+	snprintf(first_id, sizeof(first_id), "%s",
+		 r->element[0]->element[1]->element[0]->element[0]->str);
+	freeReplyObject(r);
+	freeReplyObject(redisCommand(c, "XACK orders:stream billing %s", first_id));
+	r = redisCommand(c, "XREADGROUP GROUP shipping s1 COUNT 10 STREAMS orders:stream >");
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->element[0]->element[1]->elements != 10) {
+		fprintf(stderr, "XREADGROUP shipping failed\n");
+		return -1;
+	}
+	for (int i = 0; i < 8; i++)
+		freeReplyObject(redisCommand(c, "XACK orders:stream shipping %s",
+					     r->element[0]->element[1]->element[i]->element[0]->str));
+	freeReplyObject(r);
+	redisFree(c);
+	if (load_big(err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	/* a subscriber, held open for the whole test */
+	subscriber = redis_test_connect(&rs, err, sizeof(err));
+	if (!subscriber) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	r = redisCommand(subscriber, "SUBSCRIBE notifications");
+	if (!r) {
+		fprintf(stderr, "SUBSCRIBE failed\n");
+		return -1;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (subscriber)
+		redisFree(subscriber);
+	subscriber = NULL;
+	if (rs_up)
+		redis_test_stop(&rs);
+	rs_up = 0;
+	if (dir[0] && !getenv("TEST_KEEP"))
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+/* --- 1. the crawl ---------------------------------------------------------------------- */
+
+static void test_crawl(void **state)
+{
+	struct catalog *cat;
+	json_t *d, *batch, *tile, *num;
+	char *out = NULL, version[32] = "", stats[8192] = "", err[256];
+	(void)state;
+
+	write_config(cfg_main, rs.url, NULL);
+	cmd(NULL, 0, "CONFIG RESETSTAT");
+	assert_int_equal(collect(cfg_main, &out, NULL), 0);
+	/* well inside the run's timeout (60 s) and the budget's scale */
+	assert_true(last_run_ms < 30000);
+	batch = json_loads(out, 0, NULL);
+	if (!batch)
+		fail_msg("`terrarium collect --json` printed no JSON:\n%s", out);
+	free(out);
+
+	/* the crawl never ran KEYS (or DEBUG) and sampled with SCAN */
+	assert_int_equal(redis_test_cmd(&rs, stats, sizeof(stats), err, sizeof(err),
+					"INFO commandstats"), 0);
+	assert_null(strstr(stats, "cmdstat_keys:"));
+	assert_null(strstr(stats, "cmdstat_debug:"));
+	assert_non_null(strstr(stats, "cmdstat_scan:"));
+
+	cat = open_catalog();
+
+	/* the server */
+	d = entity(cat, id_of("service", "server"));
+	assert_string_equal(str(d, "platform"), "redis");
+	assert_string_equal(str(d, "subtype"), "server");
+	assert_int_equal(redis_test_cmd(&rs, stats, sizeof(stats), err, sizeof(err), "INFO server"),
+			 0);
+	sscanf(strstr(stats, "redis_version:"), "redis_version:%31s", version);
+	assert_string_equal(str(json_object_get(d, "properties"), "version"), version);
+	assert_json_eq(prop(d, "role"), "\"master\"");
+	assert_json_eq(prop(d, "mode"), "\"standalone\"");
+	assert_json_eq(prop(d, "databases"), "[0, 1]");
+	assert_json_eq(prop(d, "keyspaces"), "[{\"db\": 0, \"keys\": 332, \"expires\": 75},"
+					     " {\"db\": 1, \"keys\": 100000, \"expires\": 0}]");
+	json_decref(d);
+
+	/* hashes: every key of db 0 sampled (332 < the budget), fields from HSCAN */
+	d = entity(cat, id_of("dataset", "0/user:*"));
+	assert_string_equal(str(d, "kind"), "dataset");
+	assert_string_equal(str(d, "subtype"), "key_pattern");
+	assert_string_equal(str(d, "platform"), "redis");
+	assert_string_equal(str(d, "display_name"), "user:*");
+	assert_json_eq(prop(d, "type"), "\"hash\"");
+	assert_json_eq(prop(d, "types"), "{\"hash\": 200}");
+	assert_int_equal(iprop(d, "sampled_keys"), 200);
+	assert_int_equal(iprop(d, "estimated_keys"), 200);
+	assert_json_eq(prop(d, "sampled"), "\"332 of 332 keys\"");
+	assert_true(json_is_true(prop(d, "sample_complete")));
+	assert_true(nprop(d, "ttl_ratio") == 0.0);
+	assert_null(prop(d, "avg_ttl_seconds"));
+	assert_true(iprop(d, "avg_memory_bytes") > 0);
+	assert_true(has_field(d, "name") && has_field(d, "email") && has_field(d, "plan"));
+	assert_int_equal(json_array_size(json_object_get(d, "fields")), 3);
+	json_decref(d);
+
+	/* strings with a UUID segment, 75 % expiring within the hour */
+	d = entity(cat, id_of("dataset", "0/session:*"));
+	assert_json_eq(prop(d, "type"), "\"string\"");
+	assert_int_equal(iprop(d, "sampled_keys"), 100);
+	assert_true(nprop(d, "ttl_ratio") == 0.75);
+	assert_true(iprop(d, "avg_ttl_seconds") > 3000 && iprop(d, "avg_ttl_seconds") <= 3600);
+	json_decref(d);
+
+	/* a numeric segment in the middle; a literal key is its own pattern */
+	d = entity(cat, id_of("dataset", "0/team:*:members"));
+	assert_json_eq(prop(d, "types"), "{\"set\": 30}");
+	json_decref(d);
+	d = entity(cat, id_of("dataset", "0/config:flags"));
+	assert_json_eq(prop(d, "type"), "\"string\"");
+	json_decref(d);
+	/* no pattern per user id */
+	d = NULL;
+	assert_int_equal(catalog_entity_get(cat, id_of("dataset", "0/user:1"), &d),
+			 CATALOG_ENOTFOUND);
+
+	/* the budget: db 1 is sampled, 2000 of 100000 keys, and extrapolated */
+	d = entity(cat, id_of("dataset", "1/item:*"));
+	assert_json_eq(prop(d, "sampled"), "\"2000 of 100000 keys\"");
+	assert_int_equal(iprop(d, "sample_size"), SAMPLE_KEYS);
+	assert_int_equal(iprop(d, "sampled_keys"), SAMPLE_KEYS);
+	assert_int_equal(iprop(d, "db_keys"), BIG_KEYS);
+	assert_int_equal(iprop(d, "estimated_keys"), BIG_KEYS);
+	assert_true(json_is_false(prop(d, "sample_complete")));
+	assert_true(iprop(d, "estimated_memory_bytes") >= 100LL * BIG_KEYS / 4);
+	json_decref(d);
+
+	/* the stream and its consumer groups, lag and pending as set up */
+	d = entity(cat, id_of("dataset", "0/orders:stream"));
+	assert_string_equal(str(d, "subtype"), "stream");
+	assert_int_equal(iprop(d, "length"), 10);
+	assert_int_equal(iprop(d, "groups"), 2);
+	assert_true(has_field(d, "order_id") && has_field(d, "amount"));
+	assert_true(linked(d, "downstream",
+			   id_of("job", "0/orders:stream/consumer-group/billing"), "lineage"));
+	json_decref(d);
+	d = entity(cat, id_of("job", "0/orders:stream/consumer-group/billing"));
+	assert_string_equal(str(d, "kind"), "job");
+	assert_string_equal(str(d, "subtype"), "consumer_group");
+	assert_int_equal(iprop(d, "lag"), 6);
+	assert_int_equal(iprop(d, "pending"), 3);
+	assert_int_equal(iprop(d, "consumers"), 1);
+	assert_true(json_is_true(prop(d, "lag_known")));
+	assert_true(linked(d, "upstream", id_of("dataset", "0/orders:stream"), "lineage"));
+	json_decref(d);
+	d = entity(cat, id_of("job", "0/orders:stream/consumer-group/shipping"));
+	assert_int_equal(iprop(d, "lag"), 0);
+	assert_int_equal(iprop(d, "pending"), 2);
+	json_decref(d);
+
+	/* the channel with its subscriber */
+	d = entity(cat, id_of("dataset", "pubsub/notifications"));
+	assert_string_equal(str(d, "subtype"), "channel");
+	assert_int_equal(iprop(d, "subscribers"), 1);
+	json_decref(d);
+
+	/* the tile */
+	tile = json_object_get(batch, "tile");
+	num = json_object_get(tile, "numbers");
+	assert_string_equal(str(tile, "status"), "up");
+	assert_string_equal(str(num, "version"), version);
+	assert_string_equal(str(num, "role"), "master");
+	assert_json_eq(json_object_get(num, "keys"), "100332");
+	/* user:* session:* team:*:members config:flags item:* */
+	assert_json_eq(json_object_get(num, "patterns"), "5");
+	assert_json_eq(json_object_get(num, "streams"), "1");
+	assert_true(json_integer_value(json_object_get(num, "clients")) >= 2);
+	assert_non_null(strstr(str(num, "memory"), "iB"));
+	assert_non_null(json_object_get(num, "ops/s"));
+	assert_string_equal(str(json_object_get(batch, "run"), "status"), "ok");
+	json_decref(batch);
+	catalog_close(cat);
+}
+
+/* --- 2. deleted keys: their pattern turns stale ----------------------------------------- */
+
+static void test_deleted_pattern_is_stale(void **state)
+{
+	struct catalog *cat;
+	json_t *d;
+	(void)state;
+
+	for (int i = 1; i <= 30; i++)
+		cmd(NULL, 0, "DEL team:%d:members", i);
+	assert_int_equal(collect(cfg_main, NULL, NULL), 0);
+	cat = open_catalog();
+	d = entity(cat, id_of("dataset", "0/team:*:members"));
+	assert_true(json_is_true(json_object_get(d, "stale")));
+	json_decref(d);
+	d = entity(cat, id_of("dataset", "0/user:*"));
+	assert_false(json_is_true(json_object_get(d, "stale")));
+	json_decref(d);
+	catalog_close(cat);
+}
+
+/* --- 3. a password-protected server ------------------------------------------------------- */
+
+static void test_password(void **state)
+{
+	struct redis_test_server locked;
+	char err[512] = "", cfg[300], url[128], status[32], reason[512];
+	char *text = NULL, *out = NULL;
+	struct catalog *cat;
+	json_t *d;
+	(void)state;
+
+	if (redis_test_start(&locked, "s3cret-pw", err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(redis_test_cmd(&locked, NULL, 0, err, sizeof(err), "SET k:1 v"), 0);
+	snprintf(cfg, sizeof(cfg), "%s/locked.lua", dir);
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", locked.port);
+
+	/* the right password, given apart from the URL (as env() would give it) */
+	write_config(cfg, url, "password = \"s3cret-pw\"");
+	assert_int_equal(collect(cfg, NULL, NULL), 0);
+	cat = open_catalog();
+	char id[200];
+	snprintf(id, sizeof(id), "service:redis://127.0.0.1:%d:server", locked.port);
+	d = entity(cat, id);
+	json_decref(d);
+	catalog_close(cat);
+
+	/* a wrong one: the server's reason, never the password */
+	write_config(cfg, url, "password = \"wrong-pw\"");
+	assert_int_equal(collect(cfg, &out, &text), 1);
+	last_run(status, sizeof(status), reason, sizeof(reason));
+	assert_string_equal(status, "failed");
+	if (!strstr(reason, "redis: cannot connect to 127.0.0.1:") || !strstr(reason, "WRONGPASS"))
+		fail_msg("the failure does not say the password was refused: %s", reason);
+	assert_null(strstr(reason, "wrong-pw"));
+	assert_non_null(text);
+	assert_null(strstr(text, "wrong-pw"));
+	assert_non_null(strstr(text, "WRONGPASS"));
+	free(text);
+	free(out);
+
+	/* no password at all: the server says it wants one */
+	write_config(cfg, url, NULL);
+	assert_int_equal(collect(cfg, NULL, NULL), 1);
+	last_run(status, sizeof(status), reason, sizeof(reason));
+	if (!strstr(reason, "NOAUTH"))
+		fail_msg("the failure does not say authentication is required: %s", reason);
+	redis_test_stop(&locked);
+}
+
+/* --- 4. a peer that never answers ------------------------------------------------------- */
+
+static void test_silent_peer(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	char cfg[300], url[128], status[32], reason[512], *before, *after;
+	int fd;
+	(void)state;
+
+	/* a listening socket that nobody accepts on: connections complete, no reply ever */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	snprintf(cfg, sizeof(cfg), "%s/silent.lua", dir);
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(a.sin_port));
+	write_config(cfg, url, "query_timeout = 1");
+
+	before = export_text();
+	assert_int_equal(collect(cfg, NULL, NULL), 1);
+	assert_true(last_run_ms < 10000);
+	last_run(status, sizeof(status), reason, sizeof(reason));
+	assert_string_equal(status, "failed");
+	if (!strstr(reason, "timeout after 1 s"))
+		fail_msg("the failure does not name the timeout: %s", reason);
+	after = export_text();
+	/* the failed run is recorded, nothing else changes */
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	close(fd);
+}
+
+/* --- 5. the server is down -------------------------------------------------------------- */
+
+static void test_server_down(void **state)
+{
+	char *before, *after, *errtext = NULL, status[32], reason[512];
+	(void)state;
+
+	before = export_text();
+	redisFree(subscriber);
+	subscriber = NULL;
+	redis_test_stop(&rs);
+	rs_up = 0;
+
+	assert_int_equal(collect(cfg_main, NULL, &errtext), 1);
+	assert_non_null(errtext);
+	if (!strstr(errtext, "redis: cannot connect to 127.0.0.1:") ||
+	    !strstr(errtext, "connection refused"))
+		fail_msg("the failure does not name the connection:\n%s", errtext);
+	free(errtext);
+	last_run(status, sizeof(status), reason, sizeof(reason));
+	assert_string_equal(status, "failed");
+	after = export_text();
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+/* --- 0. the collector's own tests, on a fake binding -------------------------------------- */
+
+static void test_lua_tests(void **state)
+{
+	const char *bin = getenv("TERRARIUM_BIN");
+	char *text;
+	int rc;
+	(void)state;
+
+	if (!bin || !*bin)
+		bin = "build/terrarium";
+	const char *argv[] = { bin, "plugin", "test", "lua/collectors/redis_test.lua", NULL };
+	rc = run_bounded(argv, out_path, NULL, RUN_MS);
+	text = slurp(out_path);
+	assert_non_null(text);
+	if (rc != 0 || strstr(text, "not ok") || !strstr(text, " passed, 0 failed"))
+		fail_msg("terrarium plugin test exited %d:\n%s", rc, text);
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lua_tests),
+		cmocka_unit_test(test_crawl),
+		cmocka_unit_test(test_deleted_pattern_is_stale),
+		cmocka_unit_test(test_password),
+		cmocka_unit_test(test_silent_peer),
+		cmocka_unit_test(test_server_down),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
