@@ -223,10 +223,11 @@ static int gfail(lua_State *L, struct guard *g, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
-	guard_run(g);
+	/* the message first: its arguments may point into what G holds */
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	guard_run(g);
 	return fail(L, "%s", msg);
 }
 
