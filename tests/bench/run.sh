@@ -322,3 +322,6 @@ if [ -f tests/bench/bench_ingest_parse.c ]; then
 		echo "skipped: it does not build yet ($(head -n 1 "$RUN/ingest_build.log"))"
 	fi
 fi
+
+# the Redis collector on 1,000,000 keys, with the server's latency while crawled
+tests/bench/bench_redis.sh "$BIN" || echo "bench_redis failed"
