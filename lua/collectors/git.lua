@@ -469,7 +469,10 @@ local function crawl_dbt(r, repo, info, repo_id, stats)
 		local d = by_uid[uid]
 		local node = d.node
 		local cfg = type(node.config) == "table" and node.config or {}
-		local materialized = d.rtype == "source" and nil or nonempty(cfg.materialized) or d.rtype
+		local materialized = nil
+		if d.rtype ~= "source" then
+			materialized = nonempty(cfg.materialized) or d.rtype
+		end
 		local lc = d.repo_path and last[d.repo_path] or nil
 		table.sort(d.tests, function(a, b)
 			return (a.name or "") < (b.name or "")
