@@ -33,7 +33,9 @@
  *  - Airflow: `limit` and `offset` (query); `total_entries` stays as recorded.
  *
  * Routes added with replay_add() are looked up first (exact path, and exact
- * query when the route's target holds '?').
+ * query when the route's target holds '?'), without any auth check and
+ * without paging: the way to serve an answer derived from a recording (a
+ * changed state, a postgres:// dataset URI for an end-to-end test).
  *
  * Faults, for the bad-input tests, apply to requests whose target contains
  * MATCH (NULL: every request):
