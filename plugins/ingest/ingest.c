@@ -13,8 +13,10 @@
  *
  * A POST streams the body in chunks into the store's writer and into the
  * body parser at once (O(1) memory in the body's size), answers only once
- * the raw record is durable, and wakes the processor, which reads the raw
- * bytes back, parses them again and records the outcome.
+ * the raw record is durable, and wakes the processor, which records the
+ * outcome.  For a valid sample the POST's own parse already computed it
+ * and hands it over in memory (early.h); otherwise, and after a restart,
+ * the processor reads the raw bytes back and parses them again.
  *
  * Settings (plugins = { ingest = { ... } }):
  *   max_body = "64MiB"         largest body, bytes or "NKiB|MiB|GiB" (413 past it)
@@ -34,6 +36,7 @@
 #include "hub/plugin.h"
 
 #include "body.h"
+#include "early.h"
 #include "jsonw.h"
 #include "store.h"
 #include "ts.h"
@@ -50,11 +53,26 @@
 #define RESULTS_MAX 10000
 #define REPLY_MAX (64u << 20)
 #define QUEUE_DEGRADED 100000
+#define EARLY_SLOTS 8192  /* results handed from POSTs to the processor (half used at most) */
 
 #define NS "terrarium://ingest"
 #define RAW_ID "dataset:" NS ":raw_samples"
 #define JOB_ID "job:" NS ":processor"
 #define RESULTS_ID "dataset:" NS ":results"
+
+/* The outcome of a sample parsed successfully. */
+static void outcome_of(const struct ingest_sample_result *res, struct ingest_outcome *out)
+{
+	const char *dot = strchr(res->time_stamp_utc, '.');
+	memset(out, 0, sizeof(*out));
+	out->status = INGEST_PROCESSED;
+	out->ts_sec = res->epoch_sec;
+	out->ts_nsec = res->epoch_nsec;
+	out->ts_frac = dot ? (int)(strlen(dot) - 2) : 0;
+	out->count = res->count;
+	out->mean = res->mean;
+	out->std = res->std;
+}
 
 /* ---- rates and latencies ---- */
 
@@ -81,6 +99,7 @@ struct ingest {
 	const struct trm_api *api;
 	struct trm_plugin_ctx *ctx;
 	struct ingest_store *st;
+	struct ingest_early *early;
 	struct ingest_ts_zone *zone;
 	struct ingest_sample_opts sopts;
 	long long max_body;
@@ -338,8 +357,16 @@ static void post_sample(struct trm_req *req, void *ud)
 		api->reply_error(req, 500, "internal", "cannot make a submission id");
 		goto fail;
 	}
+	int early = 0;
+	if (valid) {
+		struct ingest_outcome o;
+		outcome_of(res, &o);
+		early = ingest_early_put(g->early, sub.id, &o) == 0;
+	}
 	int rc = ingest_store_commit(g->st, &w, &sub);
 	if (rc < 0) {
+		if (early)
+			ingest_early_drop(g->early, sub.id);
 		snprintf(detail, sizeof(detail), "cannot store the submission: %s", strerror(-rc));
 		api->reply_error(req, rc == -ENOSPC ? 507 : 503, "unavailable", detail);
 		goto fail;
@@ -798,22 +825,19 @@ static void process_one(struct ingest *g, const struct ingest_job *job,
 {
 	struct proc p = { .g = g };
 	struct ingest_jw w;
+	*errors = NULL;
+	if (ingest_early_take(g->early, job->id, out)) {
+		out->processed_at = now_ns();
+		return;
+	}
 	ingest_jw_init(&w, INGEST_STORE_ERRORS_MAX);
 	memset(out, 0, sizeof(*out));
-	*errors = NULL;
 	int rc = ingest_store_read(g->st, job, p.ctype, proc_feed, &p);
 	if (rc == 0 && !p.bp)
 		rc = proc_feed(&p, "", 0); /* an empty body */
 	if (rc == 0) {
 		if (ingest_body_parser_finish(p.bp, res) == 0) {
-			out->status = INGEST_PROCESSED;
-			out->ts_sec = res->epoch_sec;
-			out->ts_nsec = res->epoch_nsec;
-			const char *dot = strchr(res->time_stamp_utc, '.');
-			out->ts_frac = dot ? (int)(strlen(dot) - 2) : 0;
-			out->count = res->count;
-			out->mean = res->mean;
-			out->std = res->std;
+			outcome_of(res, out);
 		} else {
 			out->status = INGEST_REJECTED;
 			jw_errors(&w, res);
@@ -1028,6 +1052,11 @@ static int init(struct trm_plugin_ctx *ctx, const struct trm_api *api)
 		goto fail;
 	}
 	g->sopts.zone = g->zone;
+	g->early = ingest_early_create(EARLY_SLOTS);
+	if (!g->early) {
+		api->log(ctx, TRM_LOG_ERROR, "out of memory", NULL);
+		goto fail;
+	}
 	struct ingest_store_opts so = { .segment_max = (uint64_t)seg };
 	g->st = ingest_store_open(api->data_dir(ctx), &so, err, sizeof(err));
 	if (!g->st) {
@@ -1075,6 +1104,7 @@ static int init(struct trm_plugin_ctx *ctx, const struct trm_api *api)
 	}
 	return 0;
 fail:
+	ingest_early_destroy(g->early);
 	ingest_ts_zone_destroy(g->zone);
 	pthread_mutex_destroy(&g->mu);
 	free(g);
@@ -1089,6 +1119,7 @@ static void fini(struct trm_plugin_ctx *ctx)
 		return;
 	the = NULL;
 	ingest_store_close(g->st);
+	ingest_early_destroy(g->early);
 	ingest_ts_zone_destroy(g->zone);
 	pthread_mutex_destroy(&g->mu);
 	free(g);

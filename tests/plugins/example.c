@@ -4,6 +4,8 @@
  *
  * Routes: GET /api/v1/example/hello?name=X -> {"hello": "X", "calls": N}
  *         POST /api/v1/example/echo (write) -> the body back
+ *         POST /api/v1/example/sink (ingest) -> reads the body, answers a static
+ *              200 {"ok":true} (the ingest benchmark's bare-server baseline)
  * It sets a tile, counts calls in a metric, runs a task that ticks, and
  * emits one entity into the catalog on init.
  *
@@ -50,6 +52,15 @@ static void echo(struct trm_req *req, void *ud)
 	api->reply(req, 200, "application/octet-stream", buf, len, NULL);
 }
 
+static void sink(struct trm_req *req, void *ud)
+{
+	(void)ud;
+	char buf[16384];
+	while (api->req_read(req, buf, sizeof(buf)) > 0)
+		;
+	api->reply(req, 200, "application/json", "{\"ok\":true}", 11, NULL);
+}
+
 static void metrics(struct trm_buf *out, void *ud)
 {
 	(void)ud;
@@ -71,6 +82,7 @@ static int init(struct trm_plugin_ctx *ctx, const struct trm_api *a)
 	self = ctx;
 	if (api->route(ctx, "GET", "/hello", TRM_SCOPE_READ, hello, NULL) < 0 ||
 	    api->route(ctx, "POST", "/echo", TRM_SCOPE_WRITE, echo, NULL) < 0 ||
+	    api->route(ctx, "POST", "/sink", TRM_SCOPE_INGEST, sink, NULL) < 0 ||
 	    api->metrics_add(ctx, metrics, NULL) < 0 ||
 	    api->task_start(ctx, "ticker", ticker, NULL) < 0)
 		return -1;

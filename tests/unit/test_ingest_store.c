@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "plugins/ingest/crc32.h"
+#include "plugins/ingest/early.h"
 #include "plugins/ingest/store.h"
 #include "plugins/ingest/uuid.h"
 
@@ -640,9 +641,58 @@ static void test_bad_input(void **state)
 	assert_non_null(strstr(err, "/nonexistent/dir"));
 }
 
+/* The hand-off table of results computed at acceptance: every id put is
+ * taken back once with its values, whatever the order of takes and drops
+ * (which shift colliding entries back), and it refuses past half its slots. */
+static void test_early_table(void **state)
+{
+	(void)state;
+	struct ingest_early *e = ingest_early_create(64);
+	assert_non_null(e);
+	uint8_t ids[40][16];
+	struct ingest_outcome o, got;
+	for (int i = 0; i < 40; i++) {
+		memset(ids[i], 0, 16);
+		/* Ids whose first bytes collide in groups of four, as a crowded
+		 * table would see them. */
+		ids[i][0] = (uint8_t)(i / 4);
+		ids[i][15] = (uint8_t)i;
+		memset(&o, 0, sizeof(o));
+		o.status = INGEST_PROCESSED;
+		o.count = (uint64_t)i + 1;
+		o.mean = i * 0.5;
+		o.errors = "not kept";
+		int rc = ingest_early_put(e, ids[i], &o);
+		if (i < 32)
+			assert_int_equal(rc, 0);
+		else
+			assert_int_equal(rc, -1); /* 64 slots, half of them used at most */
+	}
+	assert_int_equal(ingest_early_count(e), 32);
+	/* Drop every third, take the rest in reverse order. */
+	for (int i = 0; i < 32; i += 3)
+		ingest_early_drop(e, ids[i]);
+	for (int i = 31; i >= 0; i--) {
+		int found = ingest_early_take(e, ids[i], &got);
+		assert_int_equal(found, i % 3 != 0);
+		if (found) {
+			assert_int_equal(got.count, (uint64_t)i + 1);
+			assert_true(got.mean == i * 0.5);
+			assert_null(got.errors);
+		}
+		assert_int_equal(ingest_early_take(e, ids[i], &got), 0);
+	}
+	assert_int_equal(ingest_early_count(e), 0);
+	/* Room again once emptied. */
+	assert_int_equal(ingest_early_put(e, ids[35], &o), 0);
+	assert_int_equal(ingest_early_take(e, ids[35], &got), 1);
+	ingest_early_destroy(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_early_table),
 		cmocka_unit_test(test_crc32),
 		cmocka_unit_test(test_uuid),
 		cmocka_unit_test_setup_teardown(test_append_read_reopen, setup, teardown),

@@ -121,6 +121,7 @@ static void test_example_so_loads_and_serves(void **state)
 	assert_non_null(strstr(s.buf, "\"calls\":2"));
 	/* Its write route needs a token: anonymous callers are refused. */
 	assert_int_equal(get(f, "/api/v1/example/echo", "x", &s), 401);
+	assert_int_equal(get(f, "/api/v1/example/sink", "x", &s), 401);
 
 	/* Its task runs: ticks grow while we wait. */
 	usleep(150 * 1000);
