@@ -91,7 +91,7 @@ end
 
 -- "host:port" (or "[v6]:port", or "proto://host:port") -> host, port
 local function host_port(server)
-	server = server:gsub("^%a[%w+.-]*://", "")
+	server = server:gsub("^%a[%w_+.-]*://", "")
 	local h, p = server:match("^%[([^%]]+)%]:?(%d*)$")
 	if not h then
 		h, p = server:match("^([^:]+):?(%d*)$")
@@ -104,7 +104,7 @@ end
 
 -- The authority of a URL: "http://Connect.local:8083/x" -> "connect.local", "8083"
 local function url_authority(url)
-	local auth = url:match("^%a[%w+.-]*://([^/?#]+)")
+	local auth = url:match("^%a[%w_+.-]*://([^/?#]+)")
 	if not auth then
 		return nil
 	end
@@ -654,7 +654,7 @@ end
 -- { [topic] = { fields = {...}, subject = , version = , id = , type = } }
 local function crawl_registry(rest, wanted)
 	local subjects = get_json(rest, "/subjects", "schema registry " .. rest.url)
-	if type(subjects) ~= "table" then
+	if type(subjects) ~= "table" or (#subjects == 0 and next(subjects) ~= nil) then
 		error("kafka: schema registry " .. rest.url .. ": /subjects is not a list", 0)
 	end
 	local out = {}
