@@ -23,6 +23,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1200,12 +1201,29 @@ static sqlite3 *reader_open(const char *path, int cache_kib)
 	return db;
 }
 
+/*
+ * glibc raises its mmap threshold to the size of the largest mmapped block
+ * freed (up to 32 MiB), so after the first FTS5 query that built a doclist of
+ * a few MB, every such buffer comes from the malloc arena of the HTTP thread
+ * that ran the query and stays there once freed: with 64 threads and up to
+ * 16 arenas that was 40+ MiB of RSS nobody used.  A fixed threshold keeps
+ * blocks of 128 KiB and more in their own mappings, returned on free.  It is
+ * process-wide, set once, by the first pooled read (the catalog is what makes
+ * such buffers); measured in docs/benchmarks.md.
+ */
+static void malloc_tune(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
 sqlite3 *catalog_reader_get(struct catalog *cat)
 {
+	static pthread_once_t tuned = PTHREAD_ONCE_INIT;
 	sqlite3 *db = NULL;
 
 	if (!cat)
 		return NULL;
+	pthread_once(&tuned, malloc_tune);
 	pthread_mutex_lock(&cat->rlock);
 	while (!cat->pool_n_idle && cat->pool_open >= cat->pool_size)
 		pthread_cond_wait(&cat->pool_free, &cat->rlock);

@@ -39,6 +39,10 @@ extern const int catalog_migrations_count;
  * catalog_open() (1..64), else 4.  Each has a 2 MiB page cache and the search
  * functions of search_reader_init().
  *
+ * The first catalog_reader_get() of the process fixes glibc's mmap threshold
+ * at 128 KiB (mallopt), so FTS5's multi-MB buffers are unmapped when freed
+ * instead of staying in the arenas of the threads that searched.
+ *
  * catalog_reader_get() waits while every pooled connection is borrowed and
  * returns NULL only if a new one cannot be opened.  The connection belongs to
  * the caller until catalog_reader_put(); the caller must finalize or reset
