@@ -744,28 +744,42 @@ static int l_pipeline(lua_State *L)
 	lua_Integer n = luaL_len(L, 2);
 	if (n > MAX_PIPELINE)
 		return luaL_error(L, "redis: more than %d commands in a pipeline", MAX_PIPELINE);
-	/* From the first command appended until the last reply is read, an error
-	 * (a bad argument, the memory cap) leaves the connection dirty. */
-	c->unread = n > 0 ? 1 : 0;
+	/* Check every entry first, so that a wrong argument raises before anything
+	 * is queued on the connection. */
 	for (lua_Integer k = 1; k <= n; k++) {
 		if (lua_rawgeti(L, 2, k) != LUA_TTABLE)
 			return luaL_error(L, "redis: pipeline entry %d is not a table of arguments",
 					  (int)k);
-		int cmd = lua_gettop(L);
-		lua_Integer argc = luaL_len(L, cmd);
-		if (argc < 1 || argc > MAX_ARGS)
+		lua_Integer argc = luaL_len(L, -1);
+		if (argc < 1)
 			return luaL_error(L, "redis: pipeline entry %d has no command name", (int)k);
 		if (argc > 10000)
 			return luaL_error(L, "redis: pipeline entry %d has more than 10000 arguments",
 					  (int)k);
+		for (lua_Integer i = 1; i <= argc; i++) {
+			int t = lua_rawgeti(L, -1, i);
+			if (t == LUA_TNUMBER && !lua_isinteger(L, -1) && !isfinite(lua_tonumber(L, -1)))
+				return luaL_error(L, "redis: pipeline entry %d argument %d is not a "
+						     "finite number", (int)k, (int)i);
+			if (t != LUA_TNUMBER && t != LUA_TSTRING)
+				return luaL_error(L, "redis: pipeline entry %d argument %d is a %s (want a "
+						     "string or number)", (int)k, (int)i,
+						  luaL_typename(L, -1));
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+	/* From the first command appended until the last reply is read, an error
+	 * (the memory cap) leaves the connection dirty. */
+	c->unread = n > 0 ? 1 : 0;
+	for (lua_Integer k = 1; k <= n; k++) {
+		lua_rawgeti(L, 2, k);
+		int cmd = lua_gettop(L);
+		lua_Integer argc = luaL_len(L, cmd);
 		luaL_checkstack(L, (int)argc + 4, "redis: too many arguments");
 		want_args(L, c, (size_t)argc);
-		for (lua_Integer i = 1; i <= argc; i++) {
+		for (lua_Integer i = 1; i <= argc; i++)
 			lua_rawgeti(L, cmd, i);
-			if (lua_isnil(L, -1))
-				return luaL_error(L, "redis: pipeline entry %d has a hole at %d",
-						  (int)k, (int)i);
-		}
 		for (lua_Integer i = 1; i <= argc; i++)
 			take_arg(L, c, cmd + (int)i, (size_t)i - 1, "pipeline");
 		if (redisAppendCommandArgv(c->rc, (int)argc, c->argv, c->argl) != REDIS_OK)

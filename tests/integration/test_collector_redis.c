@@ -19,8 +19,10 @@
  *   2. keys deleted: their pattern turns stale;
  *   3. a password-protected server: the right password crawls it, a wrong
  *      one fails with the server's reason;
- *   4. a peer that accepts connections and never answers: the run fails with
- *      a timeout, in bounded time, and the catalog is unchanged;
+ *   4. a peer that accepts connections and never answers, and one that answers
+ *      HTTP: the run fails with a timeout or a protocol error, in bounded time,
+ *      and the catalog is unchanged; the ACL user of the docs crawls without
+ *      warnings, and one lacking permissions gets warnings naming them;
  *   5. the server is stopped: the run fails naming the connection, and the
  *      catalog is unchanged.
  * First, lua/collectors/redis_test.lua (the collector on a fake binding)
@@ -776,6 +778,106 @@ static void test_silent_peer(void **state)
 	close(fd);
 }
 
+/* --- 4b. a peer that answers garbage ----------------------------------------------------- */
+
+static void test_garbage_peer(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	char cfg[300], url[128], status[32], reason[512], *before, *after;
+	int fd, st;
+	pid_t pid;
+	(void)state;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* an HTTP server where Redis should be: every connection gets a 400 */
+		alarm(20);
+		for (;;) {
+			int c = accept(fd, NULL, NULL);
+			if (c < 0)
+				_exit(0);
+			static const char reply[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+			if (write(c, reply, sizeof(reply) - 1) < 0)
+				_exit(1);
+			close(c);
+		}
+	}
+	snprintf(cfg, sizeof(cfg), "%s/garbage.lua", dir);
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(a.sin_port));
+	write_config(cfg, url, "query_timeout = 2");
+	before = export_text();
+	assert_int_equal(collect(cfg, NULL, NULL), 1);
+	assert_true(last_run_ms < 10000);
+	last_run(status, sizeof(status), reason, sizeof(reason));
+	assert_string_equal(status, "failed");
+	if (!strstr(reason, "cannot read INFO: protocol error"))
+		fail_msg("the failure does not say the answer was not Redis: %s", reason);
+	after = export_text();
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(fd);
+}
+
+/* --- 4c. the ACL user of docs/collectors/redis.md is enough ------------------------------- */
+
+static void test_documented_acl(void **state)
+{
+	char cfg[300], url[128], *text = NULL, *out = NULL;
+	json_t *batch, *log;
+	size_t i;
+	(void)state;
+
+	cmd(NULL, 0, "ACL SETUSER terrarium reset on >acl-pw ~* &* -@all +info +select +scan +type "
+		     "+pttl +memory|usage +hscan +xinfo +pubsub|channels +pubsub|numsub "
+		     "+pubsub|numpat +ping");
+	snprintf(cfg, sizeof(cfg), "%s/acl.lua", dir);
+	snprintf(url, sizeof(url), "redis://terrarium:acl-pw@127.0.0.1:%d", rs.port);
+	write_config(cfg, url, NULL);
+	assert_int_equal(collect(cfg, &out, &text), 0);
+	batch = json_loads(out, 0, NULL);
+	assert_non_null(batch);
+	log = json_object_get(json_object_get(batch, "run"), "log");
+	assert_true(json_array_size(log) > 0);
+	for (i = 0; i < json_array_size(log); i++)
+		if (strstr(json_string_value(json_array_get(log, i)), " warn "))
+			fail_msg("a warning with the documented permissions: %s",
+				 json_string_value(json_array_get(log, i)));
+	/* the same crawl as the default user's: every key, the stream, the channel */
+	assert_json_eq(json_object_get(json_object_get(json_object_get(batch, "tile"), "numbers"),
+				       "keys"), "100302");
+	assert_json_eq(json_object_get(json_object_get(json_object_get(batch, "tile"), "numbers"),
+				       "streams"), "1");
+	json_decref(batch);
+	free(out);
+	free(text);
+
+	/* without +memory|usage and +xinfo: warnings that name what to grant, and no failure */
+	cmd(NULL, 0, "ACL SETUSER terrarium -memory|usage -xinfo");
+	assert_int_equal(collect(cfg, NULL, &text), 0);
+	assert_non_null(text);
+	if (!strstr(text, "grant +memory|usage") || !strstr(text, "grant +xinfo"))
+		fail_msg("no warnings naming the missing permissions:\n%s", text);
+	free(text);
+	/* without +scan the crawl cannot work: it fails with the server's NOPERM */
+	cmd(NULL, 0, "ACL SETUSER terrarium -scan");
+	assert_int_equal(collect(cfg, NULL, &text), 1);
+	if (!strstr(text, "NOPERM"))
+		fail_msg("the failure does not quote NOPERM:\n%s", text);
+	free(text);
+}
+
 /* --- 5. the server is down -------------------------------------------------------------- */
 
 static void test_server_down(void **state)
@@ -803,6 +905,117 @@ static void test_server_down(void **state)
 	free(after);
 }
 
+/* --- 0b. the binding itself ----------------------------------------------------------------- */
+
+/* A collector that checks the redis binding against the real server with
+ * assert(): values, nil, binary data, error replies, pipelines, bad
+ * arguments, the reply size bound, databases, URLs, close, timeouts. */
+static const char binding_lua[] =
+	"local redis = require 'redis'\n"
+	"local url = config.url\n"
+	"local c = assert(redis.connect(url, { timeout = 5 }))\n"
+	"assert(c:command('SET', 'bind:s', 'v') == 'OK')\n"
+	"assert(c:command('GET', 'bind:s') == 'v')\n"
+	"local v, e = c:command('GET', 'bind:none')\n"
+	"assert(v == nil and e == nil, 'a nil reply is nil without an error')\n"
+	"assert(c:command('INCRBY', 'bind:n', 5) == 5)\n"
+	"assert(math.type(c:command('INCRBY', 'bind:n', 1)) == 'integer')\n"
+	"assert(c:command('SET', 'bind:f', 1.5) == 'OK' and c:command('GET', 'bind:f') == '1.5')\n"
+	"local bin = 'a\\0b\\255'\n"
+	"c:command('SET', 'bind:bin', bin)\n"
+	"assert(c:command('GET', 'bind:bin') == bin, 'binary safe')\n"
+	"local m = c:command('MGET', 'bind:s', 'bind:none')\n"
+	"assert(m[1] == 'v' and m[2] == redis.null and m[2] == json.null and #m == 2)\n"
+	"local x, err = c:command('HGET', 'bind:s', 'f')\n"
+	"assert(x == nil and err:match('^redis: WRONGTYPE'), err)\n"
+	"assert(c:command('PING') == 'PONG', 'an error reply leaves the connection usable')\n"
+	"local r = c:pipeline({ { 'PING' }, { 'HGET', 'bind:s', 'f' }, { 'GET', 'bind:none' },\n"
+	"                       { 'TYPE', 'bind:s' } })\n"
+	"assert(#r == 4 and r[1] == 'PONG' and r[2] == false and r.errors[2]:match('WRONGTYPE')\n"
+	"       and r[3] == redis.null and r[4] == 'string')\n"
+	"assert(#c:pipeline({}) == 0)\n"
+	"local cmds = {}\n"
+	"for i = 1, 5000 do cmds[i] = { 'SET', 'bind:k' .. i, i } end\n"
+	"local rr = c:pipeline(cmds)\n"
+	"assert(#rr == 5000 and rr[5000] == 'OK' and rr.errors == nil)\n"
+	"assert(c:command('GET', 'bind:k4999') == '4999')\n"
+	"assert(not pcall(c.command, c))\n"
+	"assert(not pcall(c.command, c, 'GET', {}))\n"
+	"assert(not pcall(c.pipeline, c, { 'GET' }))\n"
+	"assert(not pcall(redis.connect, url, { timeout = -1 }))\n"
+	"assert(not pcall(redis.connect, { host = 'x', bogus = 1 }))\n"
+	"assert(c:command('PING') == 'PONG', 'bad arguments leave the connection usable')\n"
+	"local small = assert(redis.connect(url, { max_bytes = 1024 }))\n"
+	"small:command('SET', 'bind:big', string.rep('x', 5000))\n"
+	"local b, berr = small:command('GET', 'bind:big')\n"
+	"assert(b == nil and berr:match('larger than 1024 bytes'), berr)\n"
+	"assert(not pcall(small.command, small, 'PING'), 'closed after an I/O failure')\n"
+	"local d3 = assert(redis.connect((url:gsub('/2$', '/3'))))\n"
+	"d3:command('SET', 'bind:db3', 'x')\n"
+	"local t = assert(redis.connect({ host = '127.0.0.1', port = config.port, db = 3 }))\n"
+	"assert(t:command('GET', 'bind:db3') == 'x')\n"
+	"assert(c:command('GET', 'bind:db3') == nil)\n"
+	"local n1, e1 = redis.connect('http://x')\n"
+	"assert(n1 == nil and e1:match('cannot use the URL'))\n"
+	"local n2, e2 = redis.connect('rediss://x')\n"
+	"assert(n2 == nil and e2:match('no TLS'))\n"
+	"local n3, e3 = redis.connect('redis://:nopw@127.0.0.1:' .. config.port)\n"
+	"assert(n3 == nil and e3:match('^redis: ERR AUTH'), e3)\n"
+	"c:close()\n"
+	"assert(not pcall(c.command, c, 'PING'), 'a closed connection raises')\n"
+	"local slow = assert(redis.connect(url, { timeout = 0.3 }))\n"
+	"local t0 = time.now()\n"
+	"local s1, s2 = slow:command('BLPOP', 'bind:never', 5)\n"
+	"assert(s1 == nil and s2:match('timeout after 0.3 s'), tostring(s2))\n"
+	"assert(time.now() - t0 < 2)\n"
+	"tile { status = 'up', title = 'binding ok' }\n";
+
+static void test_binding(void **state)
+{
+	char bdir[400], path[500], cfg[500], text[600], *out = NULL;
+	json_t *batch;
+	(void)state;
+
+	snprintf(bdir, sizeof(bdir), "%s/bind", dir);
+	snprintf(path, sizeof(path), "%s/collectors", bdir);
+	assert_int_equal(mkdir(bdir, 0700), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/collectors/redisbind.lua", bdir);
+	write_file(path, binding_lua);
+	snprintf(cfg, sizeof(cfg), "%s/bind.lua", dir);
+	snprintf(text, sizeof(text),
+		 "plugins = { redisbind = { timeout = 30, url = \"%s/2\", port = %d } }\n",
+		 rs.url, rs.port);
+	write_file(cfg, text);
+
+	const char *bin = getenv("TERRARIUM_BIN");
+	if (!bin || !*bin)
+		bin = "build/terrarium";
+	const char *argv[] = { bin, "collect", "redisbind", "--json", "--dry-run", "--config", cfg,
+			       "--data", bdir, NULL };
+	int rc = run_bounded(argv, out_path, err_path, RUN_MS);
+	/* the crawl tests expect dbs 0 and 1 only */
+	char err[256];
+	redisContext *c = redis_test_connect(&rs, err, sizeof(err));
+	if (!c)
+		fail_msg("%s", err);
+	for (int db = 2; db <= 3; db++) {
+		freeReplyObject(redisCommand(c, "SELECT %d", db));
+		freeReplyObject(redisCommand(c, "FLUSHDB"));
+	}
+	redisFree(c);
+	out = slurp(out_path);
+	if (rc != 0) {
+		char *e = slurp(err_path);
+		fail_msg("the binding checks failed (%d):\n%s", rc, e ? e : "");
+	}
+	batch = json_loads(out, 0, NULL);
+	assert_non_null(batch);
+	assert_string_equal(str(json_object_get(batch, "tile"), "title"), "binding ok");
+	json_decref(batch);
+	free(out);
+}
+
 /* --- 0. the collector's own tests, on a fake binding -------------------------------------- */
 
 static void test_lua_tests(void **state)
@@ -827,10 +1040,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lua_tests),
+		cmocka_unit_test(test_binding),
 		cmocka_unit_test(test_crawl),
 		cmocka_unit_test(test_deleted_pattern_is_stale),
 		cmocka_unit_test(test_password),
 		cmocka_unit_test(test_silent_peer),
+		cmocka_unit_test(test_garbage_peer),
+		cmocka_unit_test(test_documented_acl),
 		cmocka_unit_test(test_server_down),
 	};
 
