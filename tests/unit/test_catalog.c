@@ -21,7 +21,8 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
-#include "catalog/catalog_int.h" /* catalog_format_time, catalog_short_name */
+#include "catalog/catalog_int.h" /* catalog_format_time, catalog_short_name, reader pool */
+#include "catalog/search.h"
 
 struct fx {
 	char dir[64];
@@ -1481,6 +1482,171 @@ static void test_reopen_same_thread(void **state)
 	assert_int_equal(catalog_entity_get(f->cat, "dataset:ns:second", &doc), CATALOG_ENOTFOUND);
 }
 
+/* --- the reader pool ------------------------------------------------------------ */
+
+/* File descriptors of this process open on PATH itself (not -wal, -shm). */
+static int fds_on(const char *path)
+{
+	char real[4096], link[320], target[4096];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	assert_non_null(realpath(path, real));
+	d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		ssize_t len;
+
+		snprintf(link, sizeof link, "/proc/self/fd/%s", de->d_name);
+		len = readlink(link, target, sizeof target - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		n += strcmp(target, real) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+struct search_arg {
+	struct catalog *cat;
+	pthread_barrier_t *start;
+	int rounds;
+	int failures;
+	int hits;
+};
+
+static void *search_main(void *p)
+{
+	struct search_arg *a = p;
+	struct search_query q = { .q = "pool", .stale = -1 };
+	char err[256];
+
+	pthread_barrier_wait(a->start);
+	for (int i = 0; i < a->rounds; i++) {
+		json_t *out = NULL;
+
+		if (search_run(a->cat, &q, &out, err, sizeof err) != 0) {
+			a->failures++;
+			continue;
+		}
+		a->hits = (int)json_integer_value(json_object_get(out, "total"));
+		json_decref(out);
+	}
+	return NULL;
+}
+
+/* Open the catalog at F->path with TERRARIUM_CATALOG_READERS=READERS (NULL: unset). */
+static struct catalog *open_with_readers(struct fx *f, const char *readers)
+{
+	char err[256];
+	struct catalog *cat;
+
+	if (readers)
+		setenv("TERRARIUM_CATALOG_READERS", readers, 1);
+	else
+		unsetenv("TERRARIUM_CATALOG_READERS");
+	cat = catalog_open(f->path, err, sizeof err);
+	unsetenv("TERRARIUM_CATALOG_READERS");
+	if (!cat)
+		fail_msg("catalog_open: %s", err);
+	return cat;
+}
+
+/* THREADS searchers at once on CAT, ROUNDS searches each; every one finds 3 hits. */
+static void search_from_threads(struct catalog *cat, int threads, int rounds)
+{
+	pthread_t th[16];
+	struct search_arg args[16];
+	pthread_barrier_t start;
+
+	assert_true(threads <= 16);
+	assert_int_equal(pthread_barrier_init(&start, NULL, (unsigned)threads), 0);
+	for (int i = 0; i < threads; i++) {
+		args[i] = (struct search_arg){ .cat = cat, .start = &start, .rounds = rounds };
+		assert_int_equal(pthread_create(&th[i], NULL, search_main, &args[i]), 0);
+	}
+	for (int i = 0; i < threads; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(args[i].failures, 0);
+		assert_int_equal(args[i].hits, 3);
+	}
+	pthread_barrier_destroy(&start);
+}
+
+/* Sixteen threads searching at once share the configured number of connections. */
+static void test_reader_pool_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct catalog *cat;
+
+	put(f->cat, "pg", 0, "{\"id\":\"dataset:pg:pool_a\",\"description\":\"in the pool\"}");
+	put(f->cat, "pg", 0, "{\"id\":\"dataset:pg:pool_b\"}");
+	put(f->cat, "pg", 0, "{\"id\":\"dataset:pg:c\",\"fields\":[{\"name\":\"pool\"}]}");
+	put(f->cat, "pg", 0, "{\"id\":\"dataset:pg:other\"}");
+	catalog_close(f->cat);
+	f->cat = NULL;
+
+	cat = open_with_readers(f, "2");
+	assert_int_equal(catalog_readers_max(cat), 2);
+	assert_int_equal(catalog_readers_open(cat), 0);
+	search_from_threads(cat, 16, 20);
+	assert_true(catalog_readers_open(cat) >= 1);
+	assert_true(catalog_readers_open(cat) <= 2);
+	/* What the process holds on the file: the writer and at most 2 readers
+	 * (a connection per searching thread would be 17). */
+	assert_true(fds_on(f->path) <= 3);
+	/* Later searches from new threads reuse them. */
+	search_from_threads(cat, 8, 5);
+	assert_true(catalog_readers_open(cat) <= 2);
+	assert_true(fds_on(f->path) <= 3);
+	catalog_close(cat);
+	assert_int_equal(fds_on(f->path), 0);
+
+	/* A bad value falls back to the default of 4; 1 is allowed. */
+	cat = open_with_readers(f, "lots");
+	assert_int_equal(catalog_readers_max(cat), 4);
+	search_from_threads(cat, 12, 5);
+	assert_true(catalog_readers_open(cat) <= 4);
+	assert_true(fds_on(f->path) <= 5);
+	catalog_close(cat);
+	cat = open_with_readers(f, "1");
+	assert_int_equal(catalog_readers_max(cat), 1);
+	search_from_threads(cat, 6, 5);
+	assert_int_equal(catalog_readers_open(cat), 1);
+	f->cat = cat;
+}
+
+/* A pooled connection sees commits made after it was opened, and one put back
+ * inside a transaction is rolled back rather than left on an old snapshot. */
+static void test_reader_pool_snapshot(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db;
+	sqlite3_stmt *st = NULL;
+	int n = -1;
+
+	put(f->cat, "pg", 0, "{\"id\":\"dataset:pg:one\"}");
+	db = catalog_reader_get(f->cat);
+	assert_non_null(db);
+	assert_int_equal(sqlite3_exec(db, "BEGIN; SELECT count(*) FROM entities", NULL, NULL, NULL),
+			 SQLITE_OK);
+	catalog_reader_put(f->cat, db);
+	put(f->cat, "pg", 0, "{\"id\":\"dataset:pg:two\"}");
+	db = catalog_reader_get(f->cat);
+	assert_non_null(db);
+	assert_true(sqlite3_get_autocommit(db) != 0);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM entities", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	catalog_reader_put(f->cat, db);
+	assert_int_equal(n, 2);
+	assert_int_equal(catalog_readers_open(f->cat), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1505,6 +1671,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_lock, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_same_thread, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reader_pool_bounded, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reader_pool_snapshot, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
