@@ -52,6 +52,8 @@
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +171,44 @@ static int wait_socket(struct rconn *c, short events, double deadline)
 	}
 }
 
+/*
+ * hiredis writes with write(), so a server gone away raises SIGPIPE, which
+ * kills a process that does not ignore it (the offline commands do not).  As
+ * libpq does: block SIGPIPE in this thread while writing, then consume one
+ * that was raised meanwhile (unless one was already pending).
+ */
+struct sigpipe_guard {
+	sigset_t old;
+	int was_pending;
+	int blocked;
+};
+
+static void sigpipe_block(struct sigpipe_guard *g)
+{
+	sigset_t pipe, pending;
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	g->blocked = pthread_sigmask(SIG_BLOCK, &pipe, &g->old) == 0;
+	g->was_pending = 0;
+	if (g->blocked && sigpending(&pending) == 0)
+		g->was_pending = sigismember(&pending, SIGPIPE);
+}
+
+static void sigpipe_restore(struct sigpipe_guard *g)
+{
+	sigset_t pipe, pending;
+	if (!g->blocked)
+		return;
+	if (!g->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+		struct timespec zero = { 0, 0 };
+		sigemptyset(&pipe);
+		sigaddset(&pipe, SIGPIPE);
+		while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
 /* Write the whole output buffer by DEADLINE.  0, -1 (C->err). */
 static int flush_out(struct rconn *c, double deadline)
 {
@@ -181,7 +221,11 @@ static int flush_out(struct rconn *c, double deadline)
 			set_err(c, "timeout after %g s (%s)", c->timeout, c->where);
 			return -1;
 		}
-		if (redisBufferWrite(c->rc, &done) != REDIS_OK) {
+		struct sigpipe_guard g;
+		sigpipe_block(&g);
+		int w_ok = redisBufferWrite(c->rc, &done) == REDIS_OK;
+		sigpipe_restore(&g);
+		if (!w_ok) {
 			io_err(c);
 			return -1;
 		}

@@ -968,13 +968,45 @@ static const char binding_lua[] =
 	"local s1, s2 = slow:command('BLPOP', 'bind:never', 5)\n"
 	"assert(s1 == nil and s2:match('timeout after 0.3 s'), tostring(s2))\n"
 	"assert(time.now() - t0 < 2)\n"
+	"local p = assert(redis.connect('redis://127.0.0.1:' .. config.closing_port))\n"
+	"local big = {}\n"
+	"for i = 1, 2000 do big[i] = { 'SET', 'k' .. i, string.rep('x', 4096) } end\n"
+	"local pr, perr = p:pipeline(big)\n"
+	"assert(pr == nil and perr:match('^redis: '), 'a peer that hangs up: ' .. tostring(perr))\n"
 	"tile { status = 'up', title = 'binding ok' }\n";
 
 static void test_binding(void **state)
 {
 	char bdir[400], path[500], cfg[500], text[600], *out = NULL;
 	json_t *batch;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	int lfd, st;
+	pid_t peer;
 	(void)state;
+
+	/* a peer that hangs up on every connection at once (RST): a pipeline of
+	 * 8 MB to it fails with a message, and the process goes on */
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	fflush(NULL);
+	peer = fork();
+	assert_true(peer >= 0);
+	if (peer == 0) {
+		alarm(30);
+		for (;;) {
+			int c = accept(lfd, NULL, NULL);
+			struct linger lg = { 1, 0 };
+			if (c < 0)
+				_exit(0);
+			setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(c);
+		}
+	}
 
 	snprintf(bdir, sizeof(bdir), "%s/bind", dir);
 	snprintf(path, sizeof(path), "%s/collectors", bdir);
@@ -984,8 +1016,9 @@ static void test_binding(void **state)
 	write_file(path, binding_lua);
 	snprintf(cfg, sizeof(cfg), "%s/bind.lua", dir);
 	snprintf(text, sizeof(text),
-		 "plugins = { redisbind = { timeout = 30, url = \"%s/2\", port = %d } }\n",
-		 rs.url, rs.port);
+		 "plugins = { redisbind = { timeout = 30, url = \"%s/2\", port = %d, "
+		 "closing_port = %d } }\n",
+		 rs.url, rs.port, ntohs(a.sin_port));
 	write_file(cfg, text);
 
 	const char *bin = getenv("TERRARIUM_BIN");
@@ -994,6 +1027,9 @@ static void test_binding(void **state)
 	const char *argv[] = { bin, "collect", "redisbind", "--json", "--dry-run", "--config", cfg,
 			       "--data", bdir, NULL };
 	int rc = run_bounded(argv, out_path, err_path, RUN_MS);
+	kill(peer, SIGKILL);
+	waitpid(peer, &st, 0);
+	close(lfd);
 	/* the crawl tests expect dbs 0 and 1 only */
 	char err[256];
 	redisContext *c = redis_test_connect(&rs, err, sizeof(err));
