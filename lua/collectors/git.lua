@@ -200,7 +200,7 @@ local function open_repo(r)
 	local opts = {
 		timeout = r.git_timeout, branch = r.branch, token = r.token, password = r.password,
 		username = r.username, ssh_key = r.ssh_key, ssh_public_key = r.ssh_public_key,
-		ssh_passphrase = r.ssh_passphrase,
+		ssh_passphrase = r.ssh_key_password,
 	}
 	local dir = r.dir or dir_of_url(r.url)
 	local path = git.clone_path(dir)
@@ -717,7 +717,7 @@ local function repo_list()
 			path = e.path, url = e.url, branch = e.branch, dir = e.dir, name = e.name,
 			namespace = e.namespace, web_url = setting(e, "web_url"),
 			token = e.token, password = e.password, username = e.username,
-			ssh_key = e.ssh_key, ssh_public_key = e.ssh_public_key, ssh_passphrase = e.ssh_passphrase,
+			ssh_key = e.ssh_key, ssh_public_key = e.ssh_public_key, ssh_key_password = e.ssh_key_password,
 			where = label,
 		}
 		r.commits = count_setting(e, "commits", 50, label)

@@ -18,8 +18,10 @@
  *       1..100 characters of [A-Za-z0-9._-], not starting with '.' (anything
  *       else raises), so a collector can never write outside that folder.
  *   ok, err = repo:fetch([opts])
- *       Fetch OPTS.remote (default "origin") with its configured refspecs,
- *       pruning branches the remote deleted.
+ *       Fetch OPTS.remote (default "origin") from its configured URL with
+ *       its configured fetch refspec (the last one when there are several),
+ *       pruning branches the remote deleted.  url.*.insteadOf rewriting is
+ *       not applied (libgit2 1.5 leaks memory on every such lookup).
  *   info = repo:info()
  *       { path, bare, empty, head_branch = "main" | nil (detached),
  *         head = "<40 hex>" | nil (no commit yet), detached, remote_url }
@@ -30,7 +32,8 @@
  *       OPTS.limit (default 1000) of them.
  *   list, err = repo:commits([opts])
  *       The commits reachable from OPTS.ref (default "HEAD"; any revision
- *       git understands), newest first, at most OPTS.limit (default 100):
+ *       git understands), newest first (children before their parents, then
+ *       by commit time), at most OPTS.limit (default 100):
  *       { { id, short, summary, author, email, time, committer,
  *           committer_email, parents }, ... }.  A repository without commits
  *       gives {}.
@@ -707,9 +710,105 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static int cb_mirror_remote(git_remote **out, git_repository *repo, const char *name,
 			    const char *url, void *payload)
 {
+	git_remote_create_options o;
 	(void)payload;
-	return git_remote_create_with_fetchspec(out, repo, name, url,
-						"+refs/heads/*:refs/heads/*");
+	git_remote_create_options_init(&o, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	o.repository = repo;
+	o.name = name;
+	o.fetchspec = "+refs/heads/*:refs/heads/*";
+	o.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+	return git_remote_create_with_opts(out, url, &o);
+}
+
+/*
+ * An in-memory remote for remote NAME of REPO, from its configured URL and
+ * fetch refspec (FETCHSPEC overrides it), into *OUT; its URL into URL.
+ * URL rewriting by url.*.insteadOf is not applied: libgit2 1.5 leaks the
+ * PCRE2 match data of every insteadOf lookup (git_remote_lookup,
+ * git_remote_create).  0, or -1 with libgit2's error set.
+ */
+static int remote_open(git_remote **out, git_repository *repo, const char *name,
+		       const char *fetchspec, char *url, size_t urllen)
+{
+	git_config *cfg = NULL;
+	git_remote_create_options o;
+	const char *v = NULL;
+	char key[300], spec[1024] = "";
+	int rc = -1;
+
+	*out = NULL;
+	url[0] = '\0';
+	if (git_repository_config_snapshot(&cfg, repo) < 0)
+		goto out;
+	snprintf(key, sizeof(key), "remote.%s.url", name);
+	if (git_config_get_string(&v, cfg, key) < 0 || !v || !*v) {
+		git_error_set_str(GIT_ERROR_CONFIG, "no such remote (or it has no url)");
+		goto out;
+	}
+	snprintf(url, urllen, "%s", v);
+	if (fetchspec) {
+		snprintf(spec, sizeof(spec), "%s", fetchspec);
+	} else {
+		snprintf(key, sizeof(key), "remote.%s.fetch", name);
+		if (git_config_get_string(&v, cfg, key) == 0 && v)
+			snprintf(spec, sizeof(spec), "%s", v);
+	}
+	git_remote_create_options_init(&o, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	o.repository = repo;
+	o.name = NULL;
+	o.fetchspec = spec[0] ? spec : NULL;
+	o.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	rc = git_remote_create_with_opts(out, url, &o);
+out:
+	git_config_free(cfg);
+	return rc;
+}
+
+/* Point HEAD of a fresh mirror at BRANCH, or at the remote's default
+ * branch (asked over the network, within OP's deadline), or at "main" or
+ * "master" when the remote does not say.  0, or -1 with libgit2's error. */
+static int mirror_head(git_repository *repo, const char *branch, struct netop *op)
+{
+	git_remote *remote = NULL;
+	git_reference *ref = NULL;
+	git_buf def = { 0 };
+	git_remote_callbacks cb;
+	char target[1024] = "";
+	int rc = -1;
+
+	if (branch) {
+		snprintf(target, sizeof(target), "refs/heads/%s", branch);
+		if (git_reference_lookup(&ref, repo, target) < 0) {
+			git_error_set_str(GIT_ERROR_REFERENCE, "the remote has no such branch");
+			goto out;
+		}
+	} else {
+		git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+		callbacks_set(&cb, op);
+		char url[2048];
+		if (remote_open(&remote, repo, "origin", NULL, url, sizeof(url)) == 0 &&
+		    git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL) == 0 &&
+		    git_remote_default_branch(&def, remote) == 0 && def.ptr)
+			snprintf(target, sizeof(target), "%s", def.ptr);
+		if (op->timed_out || now_s() > op->deadline)
+			goto out;
+		if (!target[0] || git_reference_lookup(&ref, repo, target) < 0) {
+			git_reference_free(ref);
+			ref = NULL;
+			snprintf(target, sizeof(target), "refs/heads/main");
+			if (git_reference_lookup(&ref, repo, target) < 0)
+				snprintf(target, sizeof(target), "refs/heads/master");
+		}
+	}
+	rc = git_repository_set_head(repo, target);
+out:
+	git_buf_dispose(&def);
+	git_reference_free(ref);
+	if (remote) {
+		git_remote_disconnect(remote);
+		git_remote_free(remote);
+	}
+	return rc;
 }
 
 static int l_clone(lua_State *L)
@@ -733,13 +832,15 @@ static int l_clone(lua_State *L)
 		return push_err(L, "cannot create '%s': %s", g_clone_root, strerror(errno));
 	git_clone_options_init(&co, GIT_CLONE_OPTIONS_VERSION);
 	co.bare = 1;
-	co.checkout_branch = branch;
 	co.remote_cb = cb_mirror_remote;
 	callbacks_set(&co.fetch_opts.callbacks, &op);
 	tl_deadline = op.deadline;
 	int rc = git_clone(&repo, url, path, &co);
+	if (rc == 0 && (branch || git_repository_head_unborn(repo) == 1))
+		rc = mirror_head(repo, branch, &op);
 	tl_deadline = 0;
 	if (rc < 0) {
+		git_repository_free(repo);
 		int n = push_net_err(L, &op, "clone", url);
 		if (lstat(path, &st) == 0)
 			nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -763,9 +864,8 @@ static int l_fetch(lua_State *L)
 	const char *name = opt_str(L, o, "remote");
 	if (!name)
 		name = "origin";
-	if (git_remote_lookup(&remote, r->repo, name) < 0)
+	if (remote_open(&remote, r->repo, name, NULL, url, sizeof(url)) < 0)
 		return push_git_err(L, "no such remote");
-	snprintf(url, sizeof(url), "%s", git_remote_url(remote) ? git_remote_url(remote) : "");
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	fo.prune = GIT_FETCH_PRUNE;
 	callbacks_set(&fo.callbacks, &op);
@@ -836,14 +936,17 @@ static int l_info(lua_State *L)
 {
 	struct grepo *r = check_repo(L);
 	struct guard *g = guard_new(L);
-	git_remote *remote = NULL;
 	char url[2048] = "";
 	const char *p;
 
-	if (git_remote_lookup(&remote, r->repo, "origin") == 0) {
-		if (git_remote_url(remote))
-			redact_url(git_remote_url(remote), url, sizeof(url));
-		git_remote_free(remote);
+	{
+		git_config *cfg = NULL;
+		const char *v = NULL;
+		if (git_repository_config_snapshot(&cfg, r->repo) == 0 &&
+		    git_config_get_string(&v, cfg, "remote.origin.url") == 0 && v)
+			redact_url(v, url, sizeof(url));
+		git_config_free(cfg);
+		git_error_clear();
 	}
 	lua_createtable(L, 0, 8);
 	p = git_repository_workdir(r->repo);
@@ -971,7 +1074,7 @@ static int l_commits(lua_State *L)
 	if (rc == 1)
 		goto done;
 	if (git_revwalk_new(&g->walk, r->repo) < 0 ||
-	    git_revwalk_sorting(g->walk, GIT_SORT_TIME) < 0 ||
+	    git_revwalk_sorting(g->walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 ||
 	    git_revwalk_push(g->walk, git_commit_id(g->commit[0])) < 0)
 		return fail_git(L, g, "cannot walk commits");
 	while (n < limit && (rc = git_revwalk_next(&oid, g->walk)) == 0) {
@@ -1142,7 +1245,7 @@ static int l_last_commit(lua_State *L)
 	if (rc == 1)
 		goto finish;
 	if (git_revwalk_new(&g->walk, r->repo) < 0 ||
-	    git_revwalk_sorting(g->walk, GIT_SORT_TIME) < 0 ||
+	    git_revwalk_sorting(g->walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 ||
 	    git_revwalk_push(g->walk, git_commit_id(g->commit[0])) < 0)
 		return fail_git(L, g, "cannot walk commits");
 	left = npaths;
