@@ -271,6 +271,35 @@ static void test_name_ranks_above_mentions(void **state)
 	json_decref(res);
 }
 
+static void test_rare_term_weighs_more(void **state)
+{
+	struct fixture *f = *state;
+	json_t *docs[32];
+	char name[64];
+	json_t *res;
+
+	/* "common" is in thirty names, "rare" in two rows. */
+	for (int i = 0; i < 30; i++) {
+		snprintf(name, sizeof(name), "common.t%02d", i);
+		docs[i] = ent("dataset", PG, name, "");
+	}
+	docs[30] = ent("dataset", PG, "rare.a", "common");
+	/* Newer, so it would come first on a tie. */
+	docs[31] = ent("dataset", PG, "common.b", "rare");
+	put_docs(f->cat, "postgres", 0, docs, 32);
+
+	/* Both rows hold both terms, one in the name and one in the description:
+	 * the one whose name holds the rare term ranks first, as with bm25. */
+	res = search_text(f->cat, "common rare");
+	assert_int_equal(total(res), 2);
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":rare.a");
+	assert_string_equal(hit_id(res, 1), "dataset:" PG ":common.b");
+	json_decref(res);
+	res = search_text(f->cat, "rare common");
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":rare.a");
+	json_decref(res);
+}
+
 static void test_prefix(void **state)
 {
 	struct fixture *f = *state;
@@ -750,6 +779,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exact_name_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_ranks_above_mentions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rare_term_weighs_more, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields_and_description_searchable, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_facets, setup, teardown),
