@@ -1,6 +1,5 @@
 // The router and the header: quick search, token, theme.
-import { h, clear, api, qs, token, setToken, entityUrl, icon, highlighted, debounce, flash,
-  routeStarted, errorBox } from './core.js';
+import { h, clear, api, qs, token, setToken, entityUrl, icon, highlighted, debounce, flash, routeStarted, errorBox, fill } from './core.js';
 
 // Paths the UI owns, and the module that renders each.  Modules load on
 // first use, so the home page does not download the lineage code.
@@ -40,7 +39,7 @@ async function route(opts = {}) {
     if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
   if (!r) {
-    clear(main).append(h('h1', null, 'Not found'),
+    fill(main, h('h1', null, 'Not found'),
       h('p', null, 'No page at ', h('code', null, path), '. ', h('a', { href: '/' }, 'Go home'), '.'));
     document.title = 'Not found · Terrarium';
     return;
@@ -53,7 +52,7 @@ async function route(opts = {}) {
   }
   if (r.idq) param = new URLSearchParams(location.search).get('id');
   if (r.idq && !param) {
-    clear(main).append(h('h1', null, 'No entity'), h('p', null, 'This page needs an ', h('code', null, '?id='),
+    fill(main, h('h1', null, 'No entity'), h('p', null, 'This page needs an ', h('code', null, '?id='),
       '. ', h('a', { href: '/search' }, 'Search the catalog'), '.'));
     return;
   }
@@ -67,7 +66,7 @@ async function route(opts = {}) {
   } catch (e) {
     if (e && e.name === 'AbortError') return;
     console.error(e);
-    clear(main).append(errorBox(e, 'this page'));
+    fill(main, errorBox(e, 'this page'));
   }
 }
 
@@ -182,7 +181,7 @@ const qsRun = debounce(async () => {
     res = await api('/api/v1/search' + qs({ q, limit: 8 }));
   } catch (e) {
     if (seq !== qsSeq) return;
-    clear(qsList).append(h('li', { class: 'qs-empty' }, e.hint || 'Search failed.'));
+    fill(qsList, h('li', { class: 'qs-empty' }, e.hint || 'Search failed.'));
     qsItems = [];
     qsList.hidden = false;
     return;

@@ -52,6 +52,17 @@ export function clear(el) {
   return el;
 }
 
+// Append CHILDREN (nested arrays flattened, null and false skipped): the
+// DOM's own append() would write "null" or "[object ...]" as text.
+export function add(el, ...children) {
+  return append(el, children);
+}
+
+// Replace EL's children.
+export function fill(el, ...children) {
+  return append(clear(el), children);
+}
+
 // --- icons: a sprite file of <symbol>s, used with <use href>. ---
 
 const ICONS = new Set(['dataset', 'job', 'model', 'service', 'field', 'dashboard', 'topic',

@@ -2,8 +2,7 @@
 // Header facts, the description (Markdown, rendered safely), owners and tags;
 // tabs load lazily.  With a token: edit description, tags and owners; a
 // service can be added to the dashboard.
-import { h, clear, api, qs, icon, token, apiEntity, entityUrl, lineageUrl, entityLabel,
-  timeEl, errorBox, ready, flash, ApiError } from './core.js';
+import { h, clear, api, qs, icon, token, apiEntity, entityUrl, lineageUrl, entityLabel, timeEl, errorBox, ready, flash, ApiError, fill, add } from './core.js';
 import { renderMarkdown } from './md.js';
 
 const TABS = [['schema', 'Schema'], ['properties', 'Properties'], ['lineage', 'Lineage'],
@@ -17,7 +16,7 @@ export async function render(ctx) {
     e = await api(apiEntity(id), { signal });
   } catch (err) {
     if (signal.aborted) return;
-    clear(main).append(h('h1', null, 'Entity'), h('p', { class: 'mono' }, id),
+    fill(main, h('h1', null, 'Entity'), h('p', { class: 'mono' }, id),
       errorBox(err, 'this entity'));
     ready('entity');
     return;
@@ -26,7 +25,7 @@ export async function render(ctx) {
   document.title = entityLabel(e) + ' · Terrarium';
   const head = h('div');
   const tabsBox = h('div', { class: 'tabs-box' });
-  clear(main).append(head, tabsBox);
+  fill(main, head, tabsBox);
   drawHead(head, e, ctx);
   const fields = e.fields || [];
   let tab = query.get('tab') || (fields.length ? 'schema' : 'properties');
@@ -51,7 +50,7 @@ function drawHead(box, e, ctx) {
       on: { click: () => addToDashboard(e) } }, 'Add to dashboard') : null);
   const userTags = own(e.tag_sources, e.tags);
   const userOwners = own(e.owner_sources, e.owners);
-  clear(box).append(
+  fill(box, 
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
       h('a', { href: '/search' + qs({ kind: e.kind }) }, e.kind), ' / ',
       e.platform ? h('a', { href: '/search' + qs({ platform: e.platform }) }, e.platform) : null),
@@ -161,7 +160,7 @@ function drawTabs(box, e, active, ctx) {
     btns[j].focus();
     select(btns[j].dataset.tab, true);
   });
-  clear(box).append(list, panel);
+  fill(box, list, panel);
   let ctrl = null;
   const select = (t, user) => {
     for (const b of btns) {
@@ -187,14 +186,14 @@ function drawTabs(box, e, active, ctx) {
 const TAB_RENDER = {
   schema(panel, e) {
     const fields = e.fields || [];
-    if (!fields.length) { panel.append(h('p', { class: 'muted' }, 'No fields.')); return; }
+    if (!fields.length) { add(panel, h('p', { class: 'muted' }, 'No fields.')); return; }
     const filter = h('input', { id: 'field-filter', type: 'search', placeholder: 'Filter fields', autocomplete: 'off' });
     const tbody = h('tbody');
     const count = h('span', { class: 'muted small', 'aria-live': 'polite' });
     const draw = () => {
       const f = filter.value.trim().toLowerCase();
       const rows = fields.filter((x) => !f || [x.name, x.type, x.description].some((v) => v && String(v).toLowerCase().includes(f)));
-      clear(tbody).append(...rows.slice(0, 2000).map((x) => h('tr', null,
+      fill(tbody, ...rows.slice(0, 2000).map((x) => h('tr', null,
         h('td', { class: 'mono' }, x.name), h('td', { class: 'mono' }, x.type || ''),
         h('td', null, x.nullable === true ? 'yes' : x.nullable === false ? 'no' : ''),
         h('td', null, x.description ? renderMarkdown(x.description) : ''))));
@@ -202,7 +201,7 @@ const TAB_RENDER = {
         (rows.length > 2000 ? ' (first 2000 shown)' : '');
     };
     filter.addEventListener('input', draw);
-    panel.append(h('div', { class: 'row' }, h('label', { for: 'field-filter', class: 'sr' }, 'Filter fields'), filter, count),
+    add(panel, h('div', { class: 'row' }, h('label', { for: 'field-filter', class: 'sr' }, 'Filter fields'), filter, count),
       h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
         h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Field'), h('th', { scope: 'col' }, 'Type'),
           h('th', { scope: 'col' }, 'Nullable'), h('th', { scope: 'col' }, 'Description'))), tbody)));
@@ -211,19 +210,19 @@ const TAB_RENDER = {
   properties(panel, e) {
     const props = Object.entries(e.properties || {});
     const src = e.property_sources || {};
-    panel.append(props.length
+    add(panel, props.length
       ? h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
         h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Property'), h('th', { scope: 'col' }, 'Value'), h('th', { scope: 'col' }, 'Source'))),
         h('tbody', null, props.map(([k, v]) => h('tr', null, h('td', { class: 'mono' }, k),
           h('td', { class: 'mono wrap' }, typeof v === 'string' ? v : JSON.stringify(v)), h('td', null, src[k] || ''))))))
       : h('p', { class: 'muted' }, 'No properties.'));
-    panel.append(edgeList('Upstream', e.upstream, e.upstream_total), edgeList('Downstream', e.downstream, e.downstream_total));
+    add(panel, edgeList('Upstream', e.upstream, e.upstream_total), edgeList('Downstream', e.downstream, e.downstream_total));
   },
   async lineage(panel, e, signal) {
     const { mountGraph } = await import('./graph.js');
     if (signal.aborted) return;
     const box = h('div', { class: 'graph graph-inline' });
-    panel.append(box, h('p', null, h('a', { href: lineageUrl(e.id) }, 'Open the full lineage page')),
+    add(panel, box, h('p', null, h('a', { href: lineageUrl(e.id) }, 'Open the full lineage page')),
       edgeList('Upstream (direct)', e.upstream, e.upstream_total), edgeList('Downstream (direct)', e.downstream, e.downstream_total));
     await mountGraph(box, e.id, { depth: 2, direction: 'both', compact: true }, signal);
   },
@@ -231,7 +230,7 @@ const TAB_RENDER = {
     const LIMIT = 50;
     const list = h('ol', { class: 'history' });
     const more = h('div');
-    panel.append(list, more);
+    add(panel, list, more);
     const load = async (offset) => {
       let r;
       try {
@@ -254,7 +253,7 @@ const TAB_RENDER = {
     await load(0);
   },
   json(panel, e) {
-    panel.append(h('pre', { class: 'json', tabindex: '0' }, JSON.stringify(e, null, 2)));
+    add(panel, h('pre', { class: 'json', tabindex: '0' }, JSON.stringify(e, null, 2)));
   },
 };
 

@@ -1,7 +1,7 @@
 // The lineage graph: Graphviz's SVG from GET /api/v1/lineage?format=svg,
 // parsed and cleaned (no scripts, no event attributes, no foreign links),
 // with pan and zoom (drag, wheel, buttons, keyboard) and in-app links.
-import { h, clear, api, qs, entityUrl, errorBox, saveBlob, fmtNum } from './core.js';
+import { h, api, qs, entityUrl, errorBox, saveBlob, fmtNum, fill, add } from './core.js';
 
 const XLINK = 'http://www.w3.org/1999/xlink';
 const ALLOWED = new Set(['svg', 'g', 'path', 'polygon', 'polyline', 'ellipse', 'circle', 'rect',
@@ -69,7 +69,7 @@ export async function mountGraph(box, id, opts, signal) {
     h('span', { class: 'dl' },
       h('button', { type: 'button', class: 'btn small', on: { click: dl('svg') } }, 'Download SVG'),
       h('button', { type: 'button', class: 'btn small', on: { click: dl('dot') } }, 'Download DOT')));
-  clear(box).append(controls, note, stage);
+  fill(box, controls, note, stage);
 
   let view = null;
   let seq = 0;
@@ -88,7 +88,7 @@ export async function mountGraph(box, id, opts, signal) {
       // The current node: Graphviz marks the root with class "root".
       for (const a of svg.querySelectorAll('a[data-id]'))
         if (a.dataset.id === id) a.setAttribute('aria-current', 'page');
-      clear(stage).append(svg);
+      fill(stage, svg);
       view = panZoom(stage, svg);
       const n = (json.nodes || []).length, e = (json.edges || []).length;
       note.textContent = `${n} node${n === 1 ? '' : 's'}, ${e} edge${e === 1 ? '' : 's'}.`;
@@ -100,7 +100,7 @@ export async function mountGraph(box, id, opts, signal) {
       } else note.classList.remove('warn');
     } catch (err) {
       if (signal.aborted || (err && err.name === 'AbortError')) return;
-      clear(stage).append(errorBox(err, 'the lineage graph'));
+      fill(stage, errorBox(err, 'the lineage graph'));
     } finally {
       stage.setAttribute('aria-busy', 'false');
     }

@@ -2,8 +2,7 @@
 // and a history sparkline; plugin and collector tiles; bookmarks.  It polls
 // GET /api/v1/services every 20 s (or ?refresh=N seconds, at least 2) while
 // the tab is visible.
-import { h, s, clear, api, icon, token, fmtNum, fmtMs, timeEl, statusBadge, errorBox, ready,
-  flash } from './core.js';
+import { h, s, api, icon, token, fmtNum, fmtMs, timeEl, statusBadge, errorBox, ready, flash, fill } from './core.js';
 
 export async function render(ctx) {
   const { main, signal, query } = ctx;
@@ -11,7 +10,7 @@ export async function render(ctx) {
   const refresh = Math.max(2, Number(query.get('refresh')) || 20) * 1000;
   const body = h('div', { class: 'dash' });
   const updated = h('span', { class: 'muted small', 'aria-live': 'off' });
-  clear(main).append(
+  fill(main, 
     h('div', { class: 'page-head' }, h('h1', null, 'Dashboard'), updated),
     body);
 
@@ -28,7 +27,7 @@ export async function render(ctx) {
       updated.dataset.at = String(Date.now());
     } catch (e) {
       if (signal.aborted || (e && e.name === 'AbortError')) return;
-      if (first) clear(body).append(errorBox(e, 'the dashboard'));
+      if (first) fill(body, errorBox(e, 'the dashboard'));
       else updated.textContent = 'Refresh failed: ' + (e.hint || e.message);
     }
     if (first) { first = false; ready('home'); }
@@ -87,11 +86,17 @@ function draw(body, data, reload) {
       h('div', { class: 'bm-groups' }, [...by].map(([g, list]) => h('div', { class: 'bm-group' },
         h('h3', null, g),
         h('ul', { class: 'bm-list' }, list.map((b) => h('li', null,
-          h('a', { href: safeHref(b.href) || '#', rel: 'noopener noreferrer', target: '_blank', class: 'bm' },
+          h('a', bookmarkAttrs(b.href),
             icon(b.icon || 'bookmark'), h('span', { class: 'bm-name' }, b.name || b.href || ''),
             b.description ? h('span', { class: 'bm-desc muted' }, b.description) : null)))))))));
   }
-  clear(body).append(frag);
+  fill(body, frag);
+}
+
+// A bookmark is an http(s) URL (opens in a new tab) or a path of this UI.
+function bookmarkAttrs(u) {
+  if (typeof u === 'string' && u.startsWith('/') && !u.startsWith('//')) return { href: u, class: 'bm' };
+  return { href: safeHref(u) || '#', rel: 'noopener noreferrer', target: '_blank', class: 'bm' };
 }
 
 function safeHref(u) {
@@ -109,7 +114,7 @@ function serviceTile(sv, reload) {
     fact('Latency', typeof sv.latency_ms === 'number' ? fmtMs(sv.latency_ms) : '–'),
     fact('Uptime 24 h', typeof sv.uptime_24h === 'number' ? (sv.uptime_24h * 100).toFixed(sv.uptime_24h === 1 ? 0 : 1) + ' %' : '–'),
     sv.checked_at ? fact('Checked', timeEl(sv.checked_at)) : null,
-    sv.check && sv.check.type ? fact('Check', sv.check.type) : sv.type ? fact('Type', sv.type) : null);
+    sv.type ? fact('Check', sv.type + (typeof sv.interval_s === 'number' ? ` every ${sv.interval_s} s` : '')) : null);
   const tile = h('article', { class: 'tile tile-' + (sv.status || 'unknown'), dataset: { service: name, status: sv.status || 'unknown' } },
     h('header', null, icon(sv.icon || sv.type, null), title, statusBadge(sv.status)),
     sv.description ? h('p', { class: 'tile-desc' }, sv.description) : null,
@@ -159,19 +164,27 @@ function sparkline(hist) {
   const W = 192, H = 32, n = pts.length;
   const lat = pts.map((p) => (typeof p.latency_ms === 'number' ? p.latency_ms : null));
   const max = Math.max(1, ...lat.filter((v) => v !== null));
-  const step = W / Math.max(1, n);
+  const slots = Math.max(24, n); // newest on the right, a day of hours at least
+  const off = slots - n;
+  const step = W / slots;
   const up = pts.filter((p) => p.status === 'up').length;
   const svg = s('svg', { class: 'spark', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img',
     'aria-label': `History: ${up} of ${n} checks up` },
   s('title', null, `History: ${up} of ${n} checks up`));
+  // A bar per point: its colour is the status, its height the share of checks up.
   pts.forEach((p, i) => {
-    svg.append(s('rect', { x: (i * step + 0.5).toFixed(1), y: H - 4, width: Math.max(1, step - 1).toFixed(1), height: 4,
-      class: 'sp-' + (p.status || 'unknown') }, s('title', null, `${p.t || ''} ${p.status || ''} ${p.latency_ms !== undefined && p.latency_ms !== null ? fmtMs(p.latency_ms) : ''}`)));
+    const share = typeof p.uptime === 'number' ? p.uptime : p.status === 'up' ? 1 : 0;
+    const bh = 3 + Math.round(share * 5);
+    const tip = [p.t || '', p.status || '', typeof p.uptime === 'number' ? (p.uptime * 100).toFixed(0) + ' % up' : '',
+      typeof p.checks === 'number' ? p.checks + ' checks' : '', typeof p.latency_ms === 'number' ? fmtMs(p.latency_ms) : '']
+      .filter(Boolean).join(' · ');
+    svg.append(s('rect', { x: ((off + i) * step + 0.5).toFixed(1), y: H - bh, width: Math.max(1, step - 1).toFixed(1), height: bh,
+      class: 'sp-' + (p.status || 'unknown') }, s('title', null, tip)));
   });
   const line = [];
   lat.forEach((v, i) => {
     if (v === null) return;
-    line.push(`${(i * step + step / 2).toFixed(1)},${(H - 6 - (v / max) * (H - 10)).toFixed(1)}`);
+    line.push(`${((off + i) * step + step / 2).toFixed(1)},${(H - 10 - (v / max) * (H - 13)).toFixed(1)}`);
   });
   if (line.length > 1) svg.append(s('polyline', { points: line.join(' '), class: 'sp-line' }));
   return svg;

@@ -1,14 +1,13 @@
 // Ingest: /ingest shows the pipeline's stats and recent results;
 // /ingest/<submission id> one submission, its result and its raw bytes.
 // Every ingest route needs a token of scope ingest or admin.
-import { h, clear, api, qs, token, fmtNum, fmtMs, fmtBytes, timeEl, statusBadge, errorBox, ready,
-  ApiError } from './core.js';
+import { h, clear, api, qs, token, fmtNum, fmtMs, fmtBytes, timeEl, statusBadge, errorBox, ready, ApiError, fill, add } from './core.js';
 
 const RAW_SHOWN = 256 * 1024;
 
 function needToken(main, e) {
   const ask = h('button', { type: 'button', class: 'btn primary', on: { click: () => document.dispatchEvent(new CustomEvent('asktoken')) } }, 'Enter a token');
-  main.append(h('div', { class: 'notice', role: 'alert' },
+  add(main, h('div', { class: 'notice', role: 'alert' },
     h('p', null, e && e.status === 403
       ? "The token in use may not read the ingest pipeline (403). Its routes need a token of scope 'ingest' or 'admin'."
       : e && e.status === 401 && token() ? 'The token was refused (401). The ingest routes need a valid token of scope \'ingest\' or \'admin\'.'
@@ -21,14 +20,14 @@ export async function render(ctx) {
   if (ctx.page === 'sample') return renderSample(ctx);
   const { main, signal, query } = ctx;
   document.title = 'Ingest · Terrarium';
-  clear(main).append(h('div', { class: 'page-head' }, h('h1', null, 'Ingest pipeline')));
+  fill(main, h('div', { class: 'page-head' }, h('h1', null, 'Ingest pipeline')));
   if (!token()) { needToken(main); ready('ingest'); return; }
   const offset = Math.max(0, parseInt(query.get('offset') || '0', 10) || 0);
   const LIMIT = 20;
   const statsBox = h('div', { class: 'stats' });
   const lookup = h('input', { id: 'sample-id', type: 'text', placeholder: 'submission id (uuid)', autocomplete: 'off', spellcheck: 'false' });
   const results = h('div');
-  main.append(statsBox,
+  add(main, statsBox,
     h('form', { class: 'row lookup', on: { submit: (ev) => {
       ev.preventDefault();
       const v = lookup.value.trim();
@@ -47,13 +46,13 @@ export async function render(ctx) {
     } catch (e) {
       if (signal.aborted) return;
       if (e instanceof ApiError && (e.status === 401 || e.status === 403)) { clear(main); needToken(main, e); }
-      else if (first) clear(statsBox).append(errorBox(e, 'the ingest stats'));
+      else if (first) fill(statsBox, errorBox(e, 'the ingest stats'));
       if (first) { first = false; ready('ingest'); }
       return;
     }
     if (signal.aborted) return;
     drawStats(statsBox, st);
-    clear(results).append(res.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
+    fill(results, res.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
       h('thead', null, h('tr', null, ['Submission', 'Received', 'Latency', 'Sample time (UTC)', 'Mean', 'Std dev', 'Count'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', null, res.map((r) => h('tr', null,
         h('td', { class: 'mono' }, h('a', { href: '/ingest/' + encodeURIComponent(r.submission_id) }, r.submission_id.slice(0, 8) + '…')),
@@ -85,7 +84,7 @@ function drawStats(box, st) {
   const tot = st.totals || {};
   const ss = st.since_start || {};
   const r = (v) => (typeof v === 'number' ? fmtNum(Math.round(v * 100) / 100) + '/s' : '–');
-  clear(box).append(
+  fill(box, 
     h('div', { class: 'stat-grid' },
       card('Submitted', r(rate.submitted_1m), `1 min · ${r(rate.submitted_5m)} over 5 min`),
       card('Processed', r(rate.processed_1m), `1 min · ${r(rate.processed_5m)} over 5 min`),
@@ -104,7 +103,7 @@ function drawStats(box, st) {
 async function renderSample(ctx) {
   const { main, param: id, signal } = ctx;
   document.title = 'Submission ' + id + ' · Terrarium';
-  clear(main).append(h('nav', { class: 'crumbs' }, h('a', { href: '/ingest' }, 'Ingest'), ' / '),
+  fill(main, h('nav', { class: 'crumbs' }, h('a', { href: '/ingest' }, 'Ingest'), ' / '),
     h('h1', { class: 'wrap' }, 'Submission ', h('span', { class: 'mono' }, id)));
   if (!token()) { needToken(main); ready('sample'); return; }
   let sm;
@@ -113,14 +112,14 @@ async function renderSample(ctx) {
   } catch (e) {
     if (signal.aborted) return;
     if (e instanceof ApiError && (e.status === 401 || e.status === 403)) needToken(main, e);
-    else main.append(errorBox(e, 'the submission'));
+    else add(main, errorBox(e, 'the submission'));
     ready('sample');
     return;
   }
   const res = sm.result;
   const rawBox = h('pre', { class: 'raw', tabindex: '0', 'aria-label': 'Raw bytes' });
   const rawNote = h('p', { class: 'muted small' });
-  main.append(
+  add(main, 
     h('dl', { class: 'ent-facts' },
       f('Status', statusBadge(sm.status)), f('Received', timeEl(sm.received_at)),
       f('Processed', sm.processed_at ? timeEl(sm.processed_at) : '–'), f('Size', fmtBytes(sm.size))),

@@ -1,6 +1,6 @@
 // Lineage: /lineage/<id>?depth=&direction=
 // The Graphviz picture with pan and zoom; nodes open their entity pages.
-import { h, clear, api, apiEntity, entityUrl, lineageUrl, icon, entityLabel, ready } from './core.js';
+import { h, api, apiEntity, entityUrl, lineageUrl, icon, entityLabel, ready, fill } from './core.js';
 import { mountGraph } from './graph.js';
 
 export async function render(ctx) {
@@ -11,7 +11,7 @@ export async function render(ctx) {
   const title = h('h1', null, 'Lineage');
   const sub = h('p', { class: 'lineage-root' }, icon('generic'), ' ', h('a', { href: entityUrl(id) }, id));
   const box = h('div', { class: 'graph graph-page' });
-  clear(main).append(title, sub, box);
+  fill(main, title, sub, box);
   // The entity's label, without holding up the picture.
   api(apiEntity(id), { signal }).then((e) => {
     title.textContent = 'Lineage of ' + entityLabel(e);

@@ -1,15 +1,14 @@
 // Plugins: /plugins lists native plugins and Lua collectors with their state;
 // /plugins/<name> shows a collector's runs with their logs.  "Run now" needs
 // a token of scope write.
-import { h, clear, api, qs, icon, token, fmtMs, fmtNum, timeEl, statusBadge, errorBox, ready,
-  flash } from './core.js';
+import { h, api, qs, icon, token, fmtMs, fmtNum, timeEl, statusBadge, errorBox, ready, flash, fill } from './core.js';
 
 export async function render(ctx) {
   if (ctx.page === 'plugin') return renderOne(ctx);
   const { main, signal } = ctx;
   document.title = 'Plugins · Terrarium';
   const body = h('div');
-  clear(main).append(h('div', { class: 'page-head' }, h('h1', null, 'Plugins')), body);
+  fill(main, h('div', { class: 'page-head' }, h('h1', null, 'Plugins')), body);
   let timer = 0;
   signal.addEventListener('abort', () => clearTimeout(timer));
   let first = true;
@@ -19,7 +18,7 @@ export async function render(ctx) {
     try {
       r = await api('/api/v1/plugins', { signal });
     } catch (e) {
-      if (!signal.aborted && first) clear(body).append(errorBox(e, 'the plugins'));
+      if (!signal.aborted && first) fill(body, errorBox(e, 'the plugins'));
       if (first) { first = false; ready('plugins'); }
       return;
     }
@@ -27,7 +26,7 @@ export async function render(ctx) {
     const list = r.plugins || [];
     const collectors = list.filter((p) => p.type === 'collector');
     const natives = list.filter((p) => p.type !== 'collector');
-    clear(body).append(
+    fill(body, 
       h('section', { 'aria-labelledby': 'col-h' }, h('h2', { id: 'col-h' }, 'Collectors'),
         collectors.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'grid plugins' },
           h('thead', null, h('tr', null, ['Collector', 'Status', 'Last run', 'Duration', 'Counts', 'Last error', 'Next run', ''].map((c) => h('th', { scope: 'col' }, c)))),
@@ -87,7 +86,7 @@ async function renderOne(ctx) {
   document.title = name + ' · Plugins · Terrarium';
   const head = h('div');
   const runs = h('div');
-  clear(main).append(h('nav', { class: 'crumbs' }, h('a', { href: '/plugins' }, 'Plugins'), ' / '),
+  fill(main, h('nav', { class: 'crumbs' }, h('a', { href: '/plugins' }, 'Plugins'), ' / '),
     h('h1', null, name), head, h('h2', null, 'Runs'), runs);
   let timer = 0;
   signal.addEventListener('abort', () => clearTimeout(timer));
@@ -99,13 +98,13 @@ async function renderOne(ctx) {
       [list, r] = await Promise.all([api('/api/v1/plugins', { signal }),
         api('/api/v1/plugins/' + encodeURIComponent(name) + '/runs' + qs({ limit: 20 }), { signal })]);
     } catch (e) {
-      if (!signal.aborted && first) clear(runs).append(errorBox(e, 'the runs'));
+      if (!signal.aborted && first) fill(runs, errorBox(e, 'the runs'));
       if (first) { first = false; ready('plugin'); }
       return;
     }
     if (signal.aborted) return;
     const p = (list.plugins || []).find((x) => x.name === name) || {};
-    clear(head).append(h('dl', { class: 'ent-facts' },
+    fill(head, h('dl', { class: 'ent-facts' },
       f('Status', statusBadge(p.queued && p.status !== 'running' ? 'queued' : p.status)),
       f('Last run', timeEl(p.last_run)), f('Duration', fmtMs(p.duration_ms)),
       f('Next run', p.next_run ? timeEl(p.next_run) : 'not planned'),
@@ -116,7 +115,7 @@ async function renderOne(ctx) {
     p.settings ? h('details', null, h('summary', null, 'Settings (secrets hidden)'),
       h('pre', { class: 'json' }, JSON.stringify(p.settings, null, 2))) : null);
     const open = new Set([...runs.querySelectorAll('details[open]')].map((d) => d.dataset.run));
-    clear(runs).append((r.runs || []).length ? h('ol', { class: 'runs' }, r.runs.map((run, i) => h('li', null,
+    fill(runs, (r.runs || []).length ? h('ol', { class: 'runs' }, r.runs.map((run, i) => h('li', null,
       h('details', { dataset: { run: String(run.id) }, open: open.has(String(run.id)) || (i === 0 && !open.size && first) },
         h('summary', null, statusBadge(run.status), ' ', timeEl(run.started_at), ' · ', fmtMs(run.duration_ms),
           run.counts && Object.keys(run.counts).length ? [' · ', counts(run.counts)] : null),

@@ -1,7 +1,7 @@
 // Search: /search?q=&kind=&platform=&tag=&owner=&stale=&offset=
 // The URL holds the whole state; facets toggle, results page by 20, and
 // j/k or the arrow keys move through the hits (Enter opens).
-import { h, clear, api, qs, icon, entityUrl, highlighted, debounce, errorBox, ready } from './core.js';
+import { h, clear, api, qs, icon, entityUrl, highlighted, debounce, errorBox, ready, fill, add } from './core.js';
 
 const LIMIT = 20;
 let typing = null; // caret position when a keystroke re-renders the page
@@ -35,7 +35,7 @@ export async function render(ctx) {
     go({ q: input.value.trim(), offset: 0 }, true);
   }, 250));
 
-  clear(main).append(h('h1', { class: 'sr' }, 'Search'), form,
+  fill(main, h('h1', { class: 'sr' }, 'Search'), form,
     h('div', { class: 'search-body' }, facets, results));
   if (typing !== null) { // re-rendered while typing: keep the caret in the box
     input.focus();
@@ -49,7 +49,7 @@ export async function render(ctx) {
       tag: state.tag, owner: state.owner, stale: state.stale, limit: LIMIT, offset: state.offset }), { signal });
   } catch (e) {
     if (signal.aborted) return;
-    clear(results).append(errorBox(e, 'the results'));
+    fill(results, errorBox(e, 'the results'));
     results.setAttribute('aria-busy', 'false');
     ready('search');
     return;
@@ -66,14 +66,14 @@ function drawFacets(box, facets, state, go) {
   clear(box);
   const active = FACETS.filter(([f]) => state[f]);
   if (active.length)
-    box.append(h('div', { class: 'facet-active' }, active.map(([f, label]) =>
+    add(box, h('div', { class: 'facet-active' }, active.map(([f, label]) =>
       h('button', { type: 'button', class: 'chip on', 'aria-label': `Remove filter ${label}: ${state[f]}`,
         on: { click: () => go({ [f]: '', offset: 0 }) } }, `${label}: ${state[f]} ✕`))));
   for (const [f, label] of FACETS) {
     const counts = facets[f] || {};
     const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]).slice(0, 12);
     if (!entries.length && !state[f]) continue;
-    box.append(h('details', { class: 'facet', open: true },
+    add(box, h('details', { class: 'facet', open: true },
       h('summary', null, label),
       h('ul', null, entries.map(([v, n]) => {
         const on = state[f] === v;
@@ -92,7 +92,7 @@ function drawResults(box, res, state, go) {
   const total = res.total || 0;
   const from = total ? state.offset + 1 : 0;
   const to = state.offset + res.hits.length;
-  box.append(h('p', { class: 'muted summary' },
+  add(box, h('p', { class: 'muted summary' },
     total ? `${from}–${to} of ${res.total_capped ? 'over ' : ''}${total.toLocaleString('en-US')} result${total === 1 ? '' : 's'}`
       : state.q ? `No results for “${state.q}”.` : 'The catalog is empty.',
     !state.q && total ? ' (newest first)' : ''));
@@ -115,15 +115,16 @@ function drawResults(box, res, state, go) {
         Object.entries(hl).filter(([k]) => !['name', 'display_name', 'description'].includes(k))
           .slice(0, 3).map(([k, v]) => h('p', { class: 'hit-extra small' }, h('span', { class: 'muted' }, k + ': '), highlighted(clip(v)))))));
   }
-  box.append(list);
+  add(box, list);
   const pages = h('nav', { class: 'pager', 'aria-label': 'Result pages' },
     state.offset > 0 ? h('button', { type: 'button', class: 'btn', on: { click: () => go({ offset: Math.max(0, state.offset - LIMIT) }) } }, '← Previous') : null,
     to < total && state.offset + LIMIT <= 100000 ? h('button', { type: 'button', class: 'btn', on: { click: () => go({ offset: state.offset + LIMIT }) } }, 'Next →') : null);
-  box.append(pages);
+  add(box, pages);
 }
 
+// A snippet: Markdown marks dropped ([text](url) keeps the text), clipped.
 function clip(t) {
-  t = String(t);
+  t = String(t).replace(/\[([^\]]*)\]\([^)\s]*\)/g, '$1').replace(/\*\*|__|`/g, '').replace(/\s+/g, ' ');
   return t.length > 300 ? t.slice(0, 300) + '…' : t;
 }
 
