@@ -729,28 +729,22 @@ out:
 /* --- collectors ----------------------------------------------------------------- */
 
 /*
- * The built-in plugins that register Lua modules (the collectors' bindings).
- * The offline commands load only these: the other built-ins (ingest) serve
- * HTTP routes and cannot start without a server.  A new binding is listed
- * here as well as in hub/builtin.c.
+ * The built-in plugins that register Lua modules (the collectors' bindings,
+ * listed in hub/builtin.c).  The offline commands load only these: the other
+ * built-ins (ingest) serve HTTP routes and cannot start without a server.
  */
-extern const struct trm_plugin http_plugin, postgres_plugin;
-
 static struct plugins *bindings_host(const struct config *cfg, struct catalog *cat,
 				     const char *data_dir)
 {
-	static const struct trm_plugin *const bindings[] = { &http_plugin, &postgres_plugin, NULL };
 	struct plugins_env env = { .srv = NULL, .cat = cat, .cfg = cfg, .data_dir = data_dir };
 	struct plugins *p = plugins_create(&env);
 	enum log_level level = log_get_level();
-	char err[512];
 
 	/* "plugin loaded" lines are news for a server, noise for a command. */
 	if (level < LOG_WARN)
 		log_set_level(LOG_WARN);
-	for (int i = 0; p && bindings[i]; i++)
-		if (plugins_add(p, bindings[i], err, sizeof(err)) < 0)
-			log_event(LOG_WARN, "binding not loaded", "detail", err, NULL);
+	if (p)
+		plugins_load_bindings(p);
 	log_set_level(level);
 	return p;
 }

@@ -50,6 +50,10 @@ int plugins_load_dir(struct plugins *p, const char *dir);
 /* Add the plugins compiled into this binary.  Returns how many loaded. */
 int plugins_load_builtin(struct plugins *p);
 
+/* Add only the client bindings compiled in (http, postgres, redis, kafka,
+ * git): what `terrarium collect` needs.  Returns how many loaded. */
+int plugins_load_bindings(struct plugins *p);
+
 /* Append every plugin's metrics to SB. */
 void plugins_metrics(struct plugins *p, struct strbuf *sb);
 
