@@ -387,6 +387,18 @@ static void test_statuses(void **state)
 	assert_non_null(strstr(r.body, "terrarium_service_check_seconds{service=\"kafka\"} "));
 	assert_null(strstr(r.body, "service=\"docs\""));
 	th_resp_free(&r);
+
+	/* `terrarium check` runs the same checks once from the command line. */
+	char cfg[300], *out = NULL;
+	snprintf(cfg, sizeof(cfg), "%s/terrarium.lua", srv.dir);
+	const char *const args[] = { "check", "refused", "mlflow", "--config", cfg, NULL };
+	assert_int_equal(th_cli(&srv, &out, args), 1); /* one of them is down */
+	assert_non_null(out);
+	assert_non_null(strstr(out, "refused"));
+	assert_non_null(strstr(out, "connection refused"));
+	assert_non_null(strstr(out, "mlflow"));
+	assert_null(strstr(out, "orders-db"));
+	free(out);
 }
 
 static void test_history(void **state)
