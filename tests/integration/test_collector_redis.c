@@ -968,11 +968,17 @@ static const char binding_lua[] =
 	"local s1, s2 = slow:command('BLPOP', 'bind:never', 5)\n"
 	"assert(s1 == nil and s2:match('timeout after 0.3 s'), tostring(s2))\n"
 	"assert(time.now() - t0 < 2)\n"
-	"local p = assert(redis.connect('redis://127.0.0.1:' .. config.closing_port))\n"
-	"local big = {}\n"
-	"for i = 1, 2000 do big[i] = { 'SET', 'k' .. i, string.rep('x', 4096) } end\n"
-	"local pr, perr = p:pipeline(big)\n"
-	"assert(pr == nil and perr:match('^redis: '), 'a peer that hangs up: ' .. tostring(perr))\n"
+	/* The peer may reset the connection before connect() returns, or
+	 * hang up during the pipeline: either fails cleanly. */
+	"local p, perr = redis.connect('redis://127.0.0.1:' .. config.closing_port)\n"
+	"if p then\n"
+	"  local big = {}\n"
+	"  for i = 1, 2000 do big[i] = { 'SET', 'k' .. i, string.rep('x', 4096) } end\n"
+	"  local pr\n"
+	"  pr, perr = p:pipeline(big)\n"
+	"  assert(pr == nil, 'a pipeline to a peer that hangs up succeeded')\n"
+	"end\n"
+	"assert(perr:match('^redis: '), 'a peer that hangs up: ' .. tostring(perr))\n"
 	"tile { status = 'up', title = 'binding ok' }\n";
 
 static void test_binding(void **state)
