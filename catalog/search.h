@@ -5,13 +5,17 @@
  *
  * The query text is split into terms on anything that is not a letter, digit
  * or '_'; every term must match (AND), and the last term matches as a prefix
- * (search as you type).  The user never writes FTS5 syntax: quotes,
+ * (search as you type) when it has two characters or more; a prefix whose
+ * whole word alone fills the SEARCH_FACET_SCAN scan is searched as that word.
+ * The user never writes FTS5 syntax: quotes,
  * parentheses and operators in the text are plain characters.
  *
  * Ranking: entities whose whole name, or last name segment, equals the query
  * (case-insensitively: "orders" and "shop.public.orders" both find
  * "shop.public.orders") come first; then bm25 over the columns with weights
- * name > display > fields > description > tags, owners > namespace.
+ * name > display > fields > description > tags, owners > namespace, computed
+ * by terrarium_rank() with each phrase's IDF estimated and cached per catalog
+ * generation (see search.c).
  *
  * Filters (kind, platform, tag, owner, stale) narrow the hits.  Facets count
  * the filtered hits by kind, platform, tag, owner and stale, scanning at most
