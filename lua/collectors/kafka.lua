@@ -18,7 +18,7 @@
 --   bootstrap = "broker1:9092,broker2:9092"   (or a list)
 --   namespace, request_timeout (s, default 10), properties = { librdkafka props }
 --   groups = { "billing" }, include_internal, topics, exclude_topics (Lua patterns),
---   configs (default true), describe_groups (default true)
+--   configs (default true), describe_groups (default false: the admin API's view)
 --   connect = { url = "http://connect:8083", timeout, basic, bearer, namespace }
 --   schema_registry = { url = "http://registry:8081", timeout, basic, bearer }
 
@@ -195,7 +195,7 @@ local function settings()
 	s.exclude_topics = list_of(config.exclude_topics, "exclude_topics")
 	s.include_internal = config.include_internal == true
 	s.configs = config.configs ~= false
-	s.describe_groups = config.describe_groups ~= false
+	s.describe_groups = config.describe_groups == true
 	s.connect = rest_settings(config.connect, "connect")
 	s.registry = rest_settings(config.schema_registry, "schema_registry")
 	return s
@@ -279,7 +279,9 @@ local function crawl_cluster(s)
 	if listed then
 		for _, g in ipairs(listed) do
 			if not gset[g.id] then
-				gset[g.id] = { id = g.id, state = g.state, simple = g.simple }
+				gset[g.id] = { id = g.id, state = g.state, simple = g.simple, error = g.error,
+					protocol = g.protocol, coordinator = g.coordinator,
+					desc = { members = g.members or {} } }
 				groups[#groups + 1] = gset[g.id]
 			end
 		end
@@ -310,8 +312,9 @@ local function crawl_cluster(s)
 			cannot("the committed offsets of group " .. g.id .. " (OffsetFetch)", oerr)
 		end
 	end
-	-- DescribeGroups last: only when ListGroups answered (the binding refuses
-	-- otherwise, see plugins/kafka/kafka.c)
+	-- The admin DescribeGroups, last and only when asked for and ListGroups
+	-- answered (the binding refuses otherwise, see plugins/kafka/kafka.c):
+	-- client:groups() already has states, members and assignments.
 	if listed and s.describe_groups and #groups > 0 then
 		local ids = {}
 		for i, g in ipairs(groups) do
@@ -320,7 +323,7 @@ local function crawl_cluster(s)
 		local desc, derr = client:describe_groups(ids)
 		if desc then
 			for _, g in ipairs(groups) do
-				g.desc = desc[g.id]
+				g.desc = desc[g.id] or g.desc
 			end
 		else
 			cannot("consumer group members (DescribeGroups)", derr)
@@ -832,8 +835,9 @@ for _, g in ipairs(groups) do
 			group_id = g.id,
 			state = g.desc and g.desc.state or g.state,
 			simple = g.simple,
-			protocol = g.desc and g.desc.protocol or nil,
-			coordinator = g.desc and g.desc.coordinator or nil,
+			protocol = g.desc and g.desc.protocol or g.protocol,
+			coordinator = g.desc and g.desc.coordinator or g.coordinator,
+			error = g.error,
 			members = members,
 			lag = g.offsets and lag_total or nil,
 			lag_by_topic = next(by_topic) and by_topic or nil,

@@ -163,11 +163,9 @@ test("listed and described groups: members' assignments are lineage too; configs
 			{ name = "b", partitions = { part(0, 1, { 1 }, { 1 }) } },
 		},
 		marks = { a = { [0] = { 0, 100 } }, b = { [0] = { 0, 50 } } },
-		groups = { { id = "etl", state = "Stable", simple = false } },
+		groups = { { id = "etl", state = "Stable", simple = false, protocol = "range", coordinator = 2,
+			members = { { client_id = "etl-1", host = "/10.0.0.5", assignment = { a = { 0 }, b = { 0 } } } } } },
 		committed = { etl = { a = { [0] = 90 } } },
-		describe = { etl = { state = "Stable", protocol = "range", coordinator = 2, members = {
-			{ client_id = "etl-1", host = "/10.0.0.5", assignment = { a = { 0 }, b = { 0 } } },
-		} } },
 		configs = { a = {
 			["retention.ms"] = { value = "3600000", default = false, source = "DYNAMIC_TOPIC_CONFIG" },
 			["cleanup.policy"] = { value = "delete", default = true, source = "DEFAULT_CONFIG" },
@@ -192,6 +190,24 @@ test("listed and described groups: members' assignments are lineage too; configs
 	assert_eq(b.properties.configs_error, "Broker: Topic authorization failed")
 	assert_eq(find_log(out, "warn", "could not read"), nil, "nothing to warn about")
 	assert_eq(out.tile.status, "up")
+	assert_eq(seen.describe_calls, 0, "the admin DescribeGroups only when asked for")
+end)
+
+test("describe_groups = true: the admin view replaces the listed one; its failure is a warning", function()
+	local seen = fake {
+		topics = { { name = "a", partitions = { part(0, 1, { 1 }, { 1 }) } } },
+		marks = { a = { [0] = { 0, 1 } } },
+		groups = { { id = "g1", state = "Stable", members = {} } },
+		describe = { g1 = { state = "PreparingRebalance", protocol = "sticky", members = {
+			{ client_id = "c", host = "h", assignment = { a = { 0 } } } } } },
+	}
+	local out, err = run_collector { bootstrap = "b1:9092", describe_groups = true }
+	assert_eq(err, nil)
+	assert_eq(seen.described, { "g1" })
+	local g = expect_emit(out, { kind = "job", name = "consumer-group/g1" })
+	assert_eq(g.properties.state, "PreparingRebalance")
+	assert_eq(g.properties.protocol, "sticky")
+	expect_emit(out, { src = "dataset:" .. NS .. ":a", dst = "job:" .. NS .. ":consumer-group/g1" })
 end)
 
 test("unsupported calls are warnings that the tile and the cluster entity name", function()
@@ -218,7 +234,7 @@ test("a group whose offsets or description cannot be read: warnings, the run goe
 		groups = { { id = "g1", state = "Empty" }, { id = "g2", state = "Stable" } },
 		committed_err = { g2 = "kafka: timeout after 10 s reading the committed offsets of group 'g2' (b1:9092)" },
 	}
-	local out, err = run_collector { bootstrap = "b1:9092" }
+	local out, err = run_collector { bootstrap = "b1:9092", describe_groups = true }
 	assert_eq(err, nil)
 	local g2 = expect_emit(out, { kind = "job", name = "consumer-group/g2" })
 	assert_eq(g2.properties.offsets_error, true)

@@ -25,11 +25,16 @@
  *       committed offset (OffsetFetch, through a short-lived consumer with
  *       that group.id that never joins the group).
  *   groups, err = client:groups([opts])
- *       { { id = "g", state = "Stable", simple = false }, ... } (ListGroups).
- *       groups.errors lists brokers' errors when only some answered.
+ *       { { id = "g", state = "Stable", protocol_type = "consumer",
+ *           protocol = "range", coordinator = 2, simple = false,
+ *           members = { { client_id = , consumer_id = , host = ,
+ *                         assignment = { [topic] = { partitions } } } } }, ... }
+ *       (the classic ListGroups + DescribeGroups of every broker);
+ *       groups.errors holds the error when only some brokers answered.
  *   desc, err = client:describe_groups({ "g", ... } [, opts])
  *       { [group] = { state = , protocol = , coordinator = ,
  *                     members = { { client_id = , host = , topics = {...} } } } }
+ *       The admin API's view (client:groups() has most of it already).
  *       Only after client:groups() succeeded on this client: on librdkafka
  *       2.0.2, a DescribeGroups the brokers do not support can wedge the
  *       handle it ran on for every later call (and its destruction), so it
@@ -716,62 +721,138 @@ static const char *group_state(rd_kafka_consumer_group_state_t s)
 	return name ? name : "Unknown";
 }
 
+static void free_grouplist(void *p)
+{
+	rd_kafka_group_list_destroy(p);
+}
+
+/* Big-endian reads for the consumer protocol's Assignment. */
+static int rd16(const unsigned char **p, const unsigned char *end, int *v)
+{
+	if (end - *p < 2)
+		return -1;
+	*v = (int16_t)(((*p)[0] << 8) | (*p)[1]);
+	*p += 2;
+	return 0;
+}
+
+static int rd32(const unsigned char **p, const unsigned char *end, int32_t *v)
+{
+	if (end - *p < 4)
+		return -1;
+	*v = (int32_t)(((uint32_t)(*p)[0] << 24) | ((uint32_t)(*p)[1] << 16) |
+		       ((uint32_t)(*p)[2] << 8) | (uint32_t)(*p)[3]);
+	*p += 4;
+	return 0;
+}
+
+/*
+ * Push { [topic] = { partitions } } from a "consumer" protocol member
+ * assignment (version int16, [topic string, [partition int32]], user data):
+ * an empty table when it cannot be parsed.
+ */
+static void push_assignment(lua_State *L, const void *buf, int size)
+{
+	const unsigned char *p = buf, *end = p + (size > 0 ? size : 0);
+	int version, tlen;
+	int32_t ntopics, nparts, part = 0;
+	lua_newtable(L);
+	int t = lua_gettop(L);
+	if (!buf || rd16(&p, end, &version) < 0 || rd32(&p, end, &ntopics) < 0 || ntopics < 0)
+		return;
+	for (int32_t i = 0; i < ntopics; i++) {
+		if (rd16(&p, end, &tlen) < 0 || tlen < 0 || end - p < tlen)
+			return;
+		lua_pushlstring(L, (const char *)p, (size_t)tlen);
+		p += tlen;
+		if (rd32(&p, end, &nparts) < 0 || nparts < 0 || (end - p) / 4 < nparts) {
+			lua_pop(L, 1);
+			return;
+		}
+		lua_createtable(L, nparts, 0);
+		for (int32_t j = 0; j < nparts; j++) {
+			rd32(&p, end, &part);
+			lua_pushinteger(L, part);
+			lua_rawseti(L, -2, j + 1);
+		}
+		lua_rawset(L, t);
+	}
+}
+
+/*
+ * Groups through the classic ListGroups + DescribeGroups requests
+ * (rd_kafka_list_groups): bounded by its timeout, and on librdkafka 2.0.2 it
+ * neither leaks nor wedges when the brokers do not support them, which the
+ * admin ListConsumerGroups does (a reference per call).
+ */
 static int l_groups(lua_State *L)
 {
 	struct kclient *c = check_open(L);
 	double timeout = read_timeout(L, 2, c->timeout);
-	double deadline = now_s() + timeout;
-	char e[256];
+	const struct rd_kafka_group_list *gl = NULL;
 	lua_settop(L, 2);
 	struct guard *g = guard_push(L); /* 3 */
-	rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
-	if (!q)
-		return luaL_error(L, "kafka: out of memory");
-	guard_set(g, 0, free_queue, q);
-	rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(c->rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
-	if (!o)
-		return luaL_error(L, "kafka: out of memory");
-	guard_set(g, 1, free_adminopts, o);
-	rd_kafka_AdminOptions_set_request_timeout(o, ms_of(timeout), e, sizeof(e));
-	rd_kafka_ListConsumerGroups(c->rk, o, q);
-	rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_LISTCONSUMERGROUPS_RESULT, deadline, g, 2);
-	if (!ev)
-		return gfail(L, g, "timeout after %g s listing consumer groups (%s)", timeout, c->bootstrap);
-	if (rd_kafka_event_error(ev))
-		return gfail(L, g, "ListGroups: %s (%s)", rd_kafka_event_error_string(ev), c->bootstrap);
-	const rd_kafka_ListConsumerGroups_result_t *res = rd_kafka_event_ListConsumerGroups_result(ev);
-	size_t nvalid = 0, nerr = 0;
-	const rd_kafka_ConsumerGroupListing_t **valid =
-		rd_kafka_ListConsumerGroups_result_valid(res, &nvalid);
-	const rd_kafka_error_t **errs = rd_kafka_ListConsumerGroups_result_errors(res, &nerr);
-	if (nvalid == 0 && nerr > 0) {
-		size_t unsupported = 0;
-		for (size_t i = 0; i < nerr; i++)
-			if (rd_kafka_error_code(errs[i]) == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE ||
-			    rd_kafka_error_code(errs[i]) == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION)
-				unsupported++;
-		if (unsupported == nerr)
-			return gfail(L, g, "ListGroups is not supported by the brokers (%s)",
-				    rd_kafka_error_string(errs[0]));
-		return gfail(L, g, "ListGroups: %s (%s)", rd_kafka_error_string(errs[0]), c->bootstrap);
-	}
-	lua_createtable(L, (int)nvalid, 1);
-	for (size_t i = 0; i < nvalid; i++) {
-		lua_createtable(L, 0, 3);
-		lua_pushstring(L, rd_kafka_ConsumerGroupListing_group_id(valid[i]));
+	rd_kafka_resp_err_t e = rd_kafka_list_groups(c->rk, NULL, &gl, ms_of(timeout));
+	if (gl)
+		guard_set(g, 0, free_grouplist, (void *)gl);
+	if (e == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE || e == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION)
+		return gfail(L, g, "ListGroups is not supported by the brokers (%s)", rd_kafka_err2str(e));
+	if (e == RD_KAFKA_RESP_ERR__TIMED_OUT && (!gl || gl->group_cnt == 0))
+		return gfail(L, g, "timeout after %g s listing consumer groups (%s)", timeout,
+			     c->bootstrap);
+	if (e && e != RD_KAFKA_RESP_ERR__PARTIAL && e != RD_KAFKA_RESP_ERR__TIMED_OUT)
+		return gfail(L, g, "ListGroups: %s (%s)", rd_kafka_err2str(e), c->bootstrap);
+	int n = gl ? gl->group_cnt : 0;
+	lua_createtable(L, n, 1);
+	for (int i = 0; i < n; i++) {
+		const struct rd_kafka_group_info *gi = &gl->groups[i];
+		lua_createtable(L, 0, 6);
+		lua_pushstring(L, gi->group);
 		lua_setfield(L, -2, "id");
-		lua_pushstring(L, group_state(rd_kafka_ConsumerGroupListing_state(valid[i])));
-		lua_setfield(L, -2, "state");
-		lua_pushboolean(L, rd_kafka_ConsumerGroupListing_is_simple_consumer_group(valid[i]));
-		lua_setfield(L, -2, "simple");
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-	}
-	if (nerr > 0) {
-		lua_createtable(L, (int)nerr, 0);
-		for (size_t i = 0; i < nerr; i++) {
-			lua_pushstring(L, rd_kafka_error_string(errs[i]));
-			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		if (gi->err) {
+			lua_pushstring(L, rd_kafka_err2str(gi->err));
+			lua_setfield(L, -2, "error");
 		}
+		if (gi->state && *gi->state) {
+			lua_pushstring(L, gi->state);
+			lua_setfield(L, -2, "state");
+		}
+		if (gi->protocol_type && *gi->protocol_type) {
+			lua_pushstring(L, gi->protocol_type);
+			lua_setfield(L, -2, "protocol_type");
+		}
+		if (gi->protocol && *gi->protocol) {
+			lua_pushstring(L, gi->protocol);
+			lua_setfield(L, -2, "protocol");
+		}
+		lua_pushinteger(L, gi->broker.id);
+		lua_setfield(L, -2, "coordinator");
+		lua_pushboolean(L, !gi->protocol_type || !*gi->protocol_type);
+		lua_setfield(L, -2, "simple");
+		lua_createtable(L, gi->member_cnt, 0);
+		for (int j = 0; j < gi->member_cnt; j++) {
+			const struct rd_kafka_group_member_info *m = &gi->members[j];
+			lua_createtable(L, 0, 4);
+			lua_pushstring(L, m->member_id ? m->member_id : "");
+			lua_setfield(L, -2, "consumer_id");
+			lua_pushstring(L, m->client_id ? m->client_id : "");
+			lua_setfield(L, -2, "client_id");
+			lua_pushstring(L, m->client_host ? m->client_host : "");
+			lua_setfield(L, -2, "host");
+			if (gi->protocol_type && strcmp(gi->protocol_type, "consumer") == 0)
+				push_assignment(L, m->member_assignment, m->member_assignment_size);
+			else
+				lua_newtable(L);
+			lua_setfield(L, -2, "assignment");
+			lua_rawseti(L, -2, j + 1);
+		}
+		lua_setfield(L, -2, "members");
+		lua_rawseti(L, -2, i + 1);
+	}
+	if (e) {
+		lua_createtable(L, 1, 0);
+		lua_pushstring(L, rd_kafka_err2str(e));
+		lua_rawseti(L, -2, 1);
 		lua_setfield(L, -2, "errors");
 	}
 	c->groups_listed = 1;
