@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hub/health.h"
 #include "tests/lib/harness.h"
 #include "tests/lib/kafkamock.h"
 #include "tests/lib/pg.h"
@@ -545,6 +546,43 @@ static void test_discovered(void **state)
 	json_decref(doc);
 }
 
+/* Redis with a password: AUTH before PING (the check run in this process). */
+static void test_redis_auth(void **state)
+{
+	struct redis_test_server sec;
+	struct health_result r;
+	char err[512], url[600];
+	json_t *svc;
+
+	(void)state;
+	memset(&sec, 0, sizeof(sec));
+	if (redis_test_start(&sec, "s3cret-pw", err, sizeof(err)) < 0)
+		fail_msg("redis: %s", err);
+	svc = json_pack("{s:s, s:{s:s, s:s, s:i}}", "name", "Secured", "check", "type", "redis",
+			"url", sec.url, "timeout", 2);
+	assert_int_equal(health_check_once(svc, &r), 0);
+	assert_string_equal(r.status, "up");
+	assert_string_equal(r.detail, "PONG");
+	json_decref(svc);
+	/* The password given apart from the URL, wrong. */
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", sec.port);
+	svc = json_pack("{s:s, s:{s:s, s:s, s:s}}", "name", "Secured", "check", "type", "redis",
+			"url", url, "password", "wrong-pw");
+	assert_int_equal(health_check_once(svc, &r), 0);
+	assert_string_equal(r.status, "down");
+	assert_non_null(strstr(r.detail, "AUTH refused"));
+	assert_null(strstr(r.detail, "wrong-pw"));
+	json_decref(svc);
+	/* No password at all: PING is refused. */
+	svc = json_pack("{s:s, s:{s:s, s:s}}", "name", "Secured", "check", "type", "redis", "url",
+			url);
+	assert_int_equal(health_check_once(svc, &r), 0);
+	assert_string_equal(r.status, "down");
+	assert_non_null(strstr(r.detail, "PING"));
+	json_decref(svc);
+	redis_test_stop(&sec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -552,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_history),
 		cmocka_unit_test(test_redis_goes_down),
 		cmocka_unit_test(test_discovered),
+		cmocka_unit_test(test_redis_auth),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
