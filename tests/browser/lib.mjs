@@ -52,13 +52,17 @@ export async function startServer(bin, data, config) {
   throw new Error('terrarium did not start in 15 s:\n' + fs.readFileSync(logPath, 'utf8'));
 }
 
+// SIGTERM (SIGKILL after 10 s); resolves to { code, signal } of the exit.
 export async function stopServer(srv) {
-  if (!srv || srv.child.exitCode !== null) return;
-  const done = new Promise((r) => srv.child.once('exit', r));
+  if (!srv) return null;
+  if (srv.child.exitCode !== null || srv.child.signalCode !== null)
+    return { code: srv.child.exitCode, signal: srv.child.signalCode };
+  const done = new Promise((r) => srv.child.once('exit', (code, signal) => r({ code, signal })));
   srv.child.kill('SIGTERM');
   const t = setTimeout(() => srv.child.kill('SIGKILL'), 10000);
-  await done;
+  const st = await done;
   clearTimeout(t);
+  return st;
 }
 
 export async function http(base, method, p, body, tok) {

@@ -134,6 +134,7 @@ bookmarks = {
   { group = "Team", name = "Runbook", href = "https://example.com/runbook", description = "What to do at 3 am" },
   { group = "Team", name = "Orders table", href = "/search?q=shop.public.orders", icon = "postgres" },
 }
+lineage = { hop_cap = 1 }  -- small, so the "left out" note shows
 plugins = {
   demo = { interval = 3600, port = ${port} },
   ingest = {},
@@ -261,7 +262,9 @@ plugins = {
       eq(await page.locator('.graph-stage svg script').count(), 0, 'no script in the SVG');
       // The current node is highlighted.
       eq(await page.locator('.graph-stage .node.root a').getAttribute('aria-current'), 'page', 'root marked current');
-      assert((await page.locator('.graph-note').textContent()).includes('6 nodes'), await page.locator('.graph-note').textContent());
+      // hop_cap = 1: of the two inputs of the load job, one is left out.
+      const note = await page.locator('.graph-note').textContent();
+      assert(note.includes('5 nodes') && note.includes('1 more node was left out by the per-hop cap'), note);
       // Zoom with the buttons changes the view box; Fit restores it.
       const vb0 = await svg.getAttribute('viewBox');
       await page.click('button[aria-label="Zoom in"]');
@@ -280,7 +283,7 @@ plugins = {
       await shot(page, 'lineage');
       // Direction upstream: the downstream rollup disappears.
       await page.selectOption('#lg-dir-p', 'upstream');
-      await page.waitForFunction(() => document.querySelector('.graph-note').textContent.includes('4 nodes'));
+      await page.waitForFunction(() => document.querySelector('.graph-note').textContent.includes('3 nodes'));
       assert(page.url().includes('direction=upstream'), 'direction in the URL');
       // Download DOT goes through fetch with the token header.
       const [dl] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("Download DOT")')]);
@@ -462,7 +465,16 @@ plugins = {
     console.log('FAIL setup: ' + (e && e.stack || e));
   } finally {
     if (ctx) await ctx.close().catch(() => {});
-    await stopServer(srv).catch(() => {});
+    const exit = await stopServer(srv).catch(() => null);
+    if (srv) {
+      // The server must stop cleanly, and under sanitizers report nothing.
+      const log = fs.readFileSync(srv.logPath, 'utf8');
+      const bad = log.match(/ERROR: (Address|Leak)Sanitizer.*|runtime error:.*/);
+      const ok = !bad && !!exit && exit.code === 0;
+      results.push({ name: 'the server stops cleanly', ok });
+      console.log(ok ? 'ok   the server stops cleanly'
+        : `FAIL the server stops cleanly: ${bad ? bad[0] : 'exit ' + JSON.stringify(exit)}`);
+    }
     echo.close();
     for (const s of sockets) s.destroy();
     if (results.some((r) => !r.ok) && srv) {
