@@ -61,7 +61,7 @@ async function open(page, base, url, name) {
 async function shot(page, name) {
   if (!SHOTS) return;
   await page.evaluate(() => document.activeElement && document.activeElement.blur && document.activeElement.blur());
-  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: false });
+  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
 }
 
 async function seed(base, tok, port) {

@@ -182,7 +182,7 @@ export function fmtNum(v) {
 
 export function fmtMs(ms) {
   if (ms === null || ms === undefined || typeof ms !== 'number') return '–';
-  if (ms < 1) return ms.toFixed(2) + ' ms';
+  if (ms < 1 && ms !== 0) return ms.toFixed(2) + ' ms';
   if (ms < 1000) return Math.round(ms) + ' ms';
   return (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
 }

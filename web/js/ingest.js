@@ -53,7 +53,7 @@ export async function render(ctx) {
     if (signal.aborted) return;
     drawStats(statsBox, st);
     fill(results, res.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
-      h('thead', null, h('tr', null, ['Submission', 'Received', 'Latency', 'Sample time (UTC)', 'Mean', 'Std dev', 'Count'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('thead', null, h('tr', null, ['Submission', 'Received', 'Latency', 'Sample time (UTC)', 'Mean', 'Std dev', 'Count'].map((c, i) => h('th', { scope: 'col', class: i >= 4 ? 'num' : null }, c)))),
       h('tbody', null, res.map((r) => h('tr', null,
         h('td', { class: 'mono' }, h('a', { href: '/ingest/' + encodeURIComponent(r.submission_id) }, r.submission_id.slice(0, 8) + '…')),
         h('td', null, timeEl(r.received_at)),
