@@ -535,11 +535,29 @@ static const char *find_token(const struct http_req *req, int allow_query, char 
 	return NULL;
 }
 
+/* Whether PATH is one of the UI's own pages: /entity/<id> (ids hold dots),
+ * /lineage/..., /search, /plugins, /ingest, /services. */
+static int ui_page(const char *path)
+{
+	static const char *const pages[] = { "entity", "lineage", "search", "plugins", "ingest",
+					     "services" };
+	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		size_t n = strlen(pages[i]);
+		if (path[0] == '/' && strncmp(path + 1, pages[i], n) == 0 &&
+		    (path[1 + n] == '\0' || path[1 + n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
 static void serve_asset(struct http_req *req, const char *path)
 {
 	const struct web_asset *a = assets_find(path, strlen(path));
-	if (!a && strncmp(path, "/api/", 5) != 0 && !strchr(strrchr(path, '/'), '.'))
-		a = assets_find("/", 1); /* the UI routes its own paths */
+	/* The UI routes its own paths: a path of its pages, or any other that
+	 * does not look like a file (no dot in its last segment). */
+	if (!a && strncmp(path, "/api/", 5) != 0 &&
+	    (ui_page(path) || !strchr(strrchr(path, '/'), '.')))
+		a = assets_find("/", 1);
 	if (!a) {
 		http_error(req, 404, "not found", "no resource at '%s'", path);
 		return;

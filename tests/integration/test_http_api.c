@@ -837,6 +837,13 @@ static void test_static_ui(void **state)
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.ctype, "text/html"));
 	th_resp_free(&r);
+	/* Also the entity links of the lineage SVG, whose ids hold dots. */
+	assert_int_equal(th_req(&srv, "GET",
+				"/entity/dataset%3Apostgres%3A%2F%2Fdb%3A5432%3Ashop.public.orders",
+				NULL, 0, NULL, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.ctype, "text/html"));
+	th_resp_free(&r);
 	assert_int_equal(th_req(&srv, "GET", "/no-such-file.js", NULL, 0, NULL, NULL, &r), 0);
 	assert_int_equal(r.status, 404);
 	th_resp_free(&r);
