@@ -8,10 +8,9 @@
  * holds from catalog_batch_begin() to commit/abort.  Reads borrow a read-only
  * connection from a small pool (catalog_reader_get()/catalog_reader_put(): at
  * most cat->pool_size, opened on demand, each with a bounded page cache), so
- * the memory reads hold does not grow with the number of threads.  The older
- * catalog_reader() still gives a calling thread a connection of its own, kept
- * in cat->readers and cached in a thread-local slot keyed by the catalog's
- * open id, so a slot left over from a closed catalog is never reused.
+ * the memory reads hold does not grow with the number of threads.  Every
+ * read of catalog/ (documents, history, counts, runs, tokens, export, search,
+ * lineage, ping, collector runs) borrows from it; no thread keeps its own.
  *
  * Time.  Every write takes a "tick" under the writer lock: the wall clock in
  * milliseconds, forced strictly above every earlier tick of this process and
@@ -23,7 +22,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -46,7 +44,6 @@
 #define IMPORT_LINE_MAX (16L * 1024 * 1024)
 #define WRITER_CACHE_KIB 8192
 #define IMPORT_CACHE_KIB 131072 /* a bulk import's indexes outgrow less, and spill */
-#define READER_CACHE_KIB 512    /* a per-thread reader (catalog_reader()) */
 #define POOL_CACHE_KIB 2048     /* a pooled reader: a few of them, whatever the threads */
 #define POOL_DEFAULT 4
 #define POOL_MAX 64
@@ -176,12 +173,6 @@ static const char *const wsql[W_COUNT] = {
 
 /* --- the catalog object ------------------------------------------------------ */
 
-struct reader {
-	struct reader *next;
-	pthread_t owner;
-	sqlite3 *db;
-};
-
 struct catalog {
 	char *path;
 	uint64_t open_id;
@@ -198,8 +189,7 @@ struct catalog {
 	sqlite3_stmt *ws[W_COUNT];
 	long long last_tick;           /* guarded by the writer lock */
 	_Atomic uint64_t generation;
-	pthread_mutex_t rlock;         /* guards readers and the pool */
-	struct reader *readers;
+	pthread_mutex_t rlock;         /* guards the pool */
 	pthread_cond_t pool_free;      /* signalled when a pooled reader is put back */
 	sqlite3 *pool_idle[POOL_MAX];  /* open pooled readers nobody holds */
 	int pool_n_idle;
@@ -209,12 +199,6 @@ struct catalog {
 };
 
 static _Atomic uint64_t open_counter;
-
-static _Thread_local struct {
-	const struct catalog *cat;
-	uint64_t open_id;
-	sqlite3 *db;
-} tl_reader;
 
 static int pool_size_from_env(void);
 
@@ -1130,15 +1114,8 @@ out:
 
 void catalog_close(struct catalog *cat)
 {
-	struct reader *r, *next;
-
 	if (!cat)
 		return;
-	for (r = cat->readers; r; r = next) {
-		next = r->next;
-		sqlite3_close_v2(r->db);
-		free(r);
-	}
 	for (int i = 0; i < cat->pool_n_idle; i++)
 		sqlite3_close_v2(cat->pool_idle[i]);
 	for (int i = 0; i < W_COUNT; i++)
@@ -1201,29 +1178,12 @@ static sqlite3 *reader_open(const char *path, int cache_kib)
 	return db;
 }
 
-/*
- * glibc raises its mmap threshold to the size of the largest mmapped block
- * freed (up to 32 MiB), so after the first FTS5 query that built a doclist of
- * a few MB, every such buffer comes from the malloc arena of the HTTP thread
- * that ran the query and stays there once freed: with 64 threads and up to
- * 16 arenas that was 40+ MiB of RSS nobody used.  A fixed threshold keeps
- * blocks of 128 KiB and more in their own mappings, returned on free.  It is
- * process-wide, set once, by the first pooled read (the catalog is what makes
- * such buffers); measured in docs/benchmarks.md.
- */
-static void malloc_tune(void)
-{
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-}
-
 sqlite3 *catalog_reader_get(struct catalog *cat)
 {
-	static pthread_once_t tuned = PTHREAD_ONCE_INIT;
 	sqlite3 *db = NULL;
 
 	if (!cat)
 		return NULL;
-	pthread_once(&tuned, malloc_tune);
 	pthread_mutex_lock(&cat->rlock);
 	while (!cat->pool_n_idle && cat->pool_open >= cat->pool_size)
 		pthread_cond_wait(&cat->pool_free, &cat->rlock);
@@ -1288,44 +1248,6 @@ uint64_t catalog_open_id(struct catalog *cat)
 int catalog_readers_max(struct catalog *cat)
 {
 	return cat ? cat->pool_size : 0;
-}
-
-sqlite3 *catalog_reader(struct catalog *cat)
-{
-	struct reader *r;
-	sqlite3 *db = NULL;
-	pthread_t self = pthread_self();
-
-	if (!cat)
-		return NULL;
-	if (tl_reader.cat == cat && tl_reader.open_id == cat->open_id)
-		return tl_reader.db;
-	pthread_mutex_lock(&cat->rlock);
-	for (r = cat->readers; r; r = r->next) {
-		if (pthread_equal(r->owner, self)) {
-			db = r->db;
-			goto found;
-		}
-	}
-	r = calloc(1, sizeof *r);
-	if (!r)
-		goto out;
-	r->db = reader_open(cat->path, READER_CACHE_KIB);
-	if (!r->db) {
-		free(r);
-		goto out;
-	}
-	r->owner = self;
-	r->next = cat->readers;
-	cat->readers = r;
-	db = r->db;
-found:
-	tl_reader.cat = cat;
-	tl_reader.open_id = cat->open_id;
-	tl_reader.db = db;
-out:
-	pthread_mutex_unlock(&cat->rlock);
-	return db;
 }
 
 /* Begin a read transaction on DB unless one is open; *BEGAN says whether to end it. */
@@ -3267,12 +3189,12 @@ int catalog_entity_get(struct catalog *cat, const char *id, json_t **out)
 	if (!cat || !id || !out)
 		return CATALOG_EINVAL;
 	*out = NULL;
-	db = catalog_reader(cat);
+	db = catalog_reader_get(cat);
 	if (!db)
 		return CATALOG_EIO;
 	memset(&r, 0, sizeof r);
 	if ((rc = rd_begin(db, &began)))
-		return rc;
+		goto out;
 	rc = CATALOG_EIO;
 	if (sqlite3_prepare_v2(db, "SELECT " ENTITY_COLS " FROM entities WHERE id = ?1", -1, &row,
 			       NULL) != SQLITE_OK ||
@@ -3293,6 +3215,7 @@ out:
 	sqlite3_finalize(row);
 	rd_release(&r);
 	rd_end(db, began);
+	catalog_reader_put(cat, db);
 	return rc;
 }
 
@@ -3312,11 +3235,11 @@ int catalog_entity_history(struct catalog *cat, const char *id, int limit, int o
 		limit = HISTORY_DEFAULT;
 	if (limit > HISTORY_MAX)
 		limit = HISTORY_MAX;
-	db = catalog_reader(cat);
+	db = catalog_reader_get(cat);
 	if (!db)
 		return CATALOG_EIO;
 	if ((rc = rd_begin(db, &began)))
-		return rc;
+		goto out;
 	rc = CATALOG_EIO;
 	if (sqlite3_prepare_v2(db, "SELECT eid FROM entities WHERE id = ?1", -1, &st, NULL) !=
 	    SQLITE_OK)
@@ -3374,6 +3297,7 @@ out:
 	sqlite3_finalize(st);
 	json_decref(res);
 	rd_end(db, began);
+	catalog_reader_put(cat, db);
 	return rc;
 }
 
@@ -3386,11 +3310,11 @@ int catalog_counts(struct catalog *cat, struct catalog_counts *out)
 	if (!cat || !out)
 		return CATALOG_EINVAL;
 	memset(out, 0, sizeof *out);
-	db = catalog_reader(cat);
+	db = catalog_reader_get(cat);
 	if (!db)
 		return CATALOG_EIO;
 	if ((rc = rd_begin(db, &began)))
-		return rc;
+		goto out;
 	rc = CATALOG_EIO;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT (SELECT count(*) FROM entities),"
@@ -3432,6 +3356,7 @@ int catalog_counts(struct catalog *cat, struct catalog_counts *out)
 out:
 	sqlite3_finalize(st);
 	rd_end(db, began);
+	catalog_reader_put(cat, db);
 	return rc;
 }
 
@@ -3618,11 +3543,11 @@ int catalog_runs_of(struct catalog *cat, const char *job_id, int limit, json_t *
 		limit = RUNS_DEFAULT;
 	if (limit > RUNS_MAX)
 		limit = RUNS_MAX;
-	db = catalog_reader(cat);
+	db = catalog_reader_get(cat);
 	if (!db)
 		return CATALOG_EIO;
 	if ((rc = rd_begin(db, &began)))
-		return rc;
+		goto out;
 	rc = CATALOG_EIO;
 	if (sqlite3_prepare_v2(db, "SELECT eid FROM entities WHERE id = ?1", -1, &st, NULL) !=
 	    SQLITE_OK)
@@ -3669,6 +3594,7 @@ out:
 	sqlite3_finalize(st);
 	json_decref(arr);
 	rd_end(db, began);
+	catalog_reader_put(cat, db);
 	return rc;
 }
 
@@ -3705,7 +3631,7 @@ int catalog_token_get(struct catalog *cat, const char *hash_hex, char *scope, si
 	if (!cat || !hash_hex || !scope || scopelen == 0)
 		return CATALOG_EINVAL;
 	scope[0] = '\0';
-	db = catalog_reader(cat);
+	db = catalog_reader_get(cat);
 	if (!db)
 		return CATALOG_EIO;
 	if (sqlite3_prepare_v2(db, "SELECT scope FROM tokens WHERE hash = ?1", -1, &st, NULL) !=
@@ -3723,6 +3649,7 @@ int catalog_token_get(struct catalog *cat, const char *hash_hex, char *scope, si
 	}
 out:
 	sqlite3_finalize(st);
+	catalog_reader_put(cat, db);
 	return rc;
 }
 
@@ -3775,7 +3702,7 @@ long catalog_export(struct catalog *cat, FILE *out, char *err, size_t errlen)
 		return CATALOG_EINVAL;
 	}
 	memset(&r, 0, sizeof r);
-	db = catalog_reader(cat);
+	db = catalog_reader_get(cat);
 	if (!db) {
 		seterr(err, errlen, "cannot read catalog '%s'", cat->path);
 		return CATALOG_EIO;
@@ -3864,6 +3791,7 @@ out:
 	rd_release(&r);
 	if (began)
 		rd_end(db, began);
+	catalog_reader_put(cat, db);
 	return rc ? rc : lines;
 }
 

@@ -39,9 +39,11 @@ extern const int catalog_migrations_count;
  * catalog_open() (1..64), else 4.  Each has a 2 MiB page cache and the search
  * functions of search_reader_init().
  *
- * The first catalog_reader_get() of the process fixes glibc's mmap threshold
- * at 128 KiB (mallopt), so FTS5's multi-MB buffers are unmapped when freed
- * instead of staying in the arenas of the threads that searched.
+ * No thread keeps a connection of its own: every read in catalog/ borrows
+ * one for the call and puts it back before returning.  The buffers FTS5
+ * frees go back to the system only if glibc's mmap threshold is fixed
+ * (a long-running process sets M_MMAP_THRESHOLD at start: hub/main.c's
+ * serve); see docs/benchmarks.md.
  *
  * catalog_reader_get() waits while every pooled connection is borrowed and
  * returns NULL only if a new one cannot be opened.  The connection belongs to
@@ -55,14 +57,6 @@ void catalog_reader_put(struct catalog *cat, sqlite3 *db);
 /* Pooled connections open now (borrowed or idle), and the most there may be. */
 int catalog_readers_open(struct catalog *cat);
 int catalog_readers_max(struct catalog *cat);
-
-/*
- * Older form, for callers not yet moved to the pool: the calling thread's own
- * read connection to CAT (opened on first use with a 512 KiB page cache,
- * closed by catalog_close()).  Borrowed.  NULL if it cannot be opened.  Each
- * thread that calls it keeps a connection: prefer catalog_reader_get().
- */
-sqlite3 *catalog_reader(struct catalog *cat);
 
 /* A number unique to this catalog_open() in the process (caches key on it). */
 uint64_t catalog_open_id(struct catalog *cat);

@@ -206,7 +206,7 @@ out:
 
 int catalog_collector_runs(struct catalog *cat, const char *collector, int limit, json_t **out)
 {
-	sqlite3 *db = catalog_reader(cat);
+	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	json_t *list = NULL;
 	int rc = CATALOG_EIO, step;
@@ -214,6 +214,7 @@ int catalog_collector_runs(struct catalog *cat, const char *collector, int limit
 	*out = NULL;
 	if (!collector || limit < 1 || limit > RUNS_LIMIT_MAX)
 		return CATALOG_EINVAL;
+	db = catalog_reader_get(cat);
 	if (!db)
 		return CATALOG_EIO;
 	if (sqlite3_prepare_v2(db,
@@ -243,18 +244,20 @@ int catalog_collector_runs(struct catalog *cat, const char *collector, int limit
 	rc = 0;
 out:
 	sqlite3_finalize(st);
+	catalog_reader_put(cat, db);
 	json_decref(list);
 	return rc;
 }
 
 int catalog_collector_last_runs(struct catalog *cat, json_t **out)
 {
-	sqlite3 *db = catalog_reader(cat);
+	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	json_t *all = NULL;
 	int rc = CATALOG_EIO, step;
 
 	*out = NULL;
+	db = catalog_reader_get(cat);
 	if (!db)
 		return CATALOG_EIO;
 	if (sqlite3_prepare_v2(db,
@@ -282,6 +285,7 @@ int catalog_collector_last_runs(struct catalog *cat, json_t **out)
 	rc = 0;
 out:
 	sqlite3_finalize(st);
+	catalog_reader_put(cat, db);
 	json_decref(all);
 	return rc;
 }
@@ -289,13 +293,14 @@ out:
 int catalog_collector_state_get(struct catalog *cat, const char *name,
 				struct catalog_collector_state *out)
 {
-	sqlite3 *db = catalog_reader(cat);
+	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int rc = CATALOG_EIO, step;
 
 	memset(out, 0, sizeof(*out));
 	if (!valid_name(name))
 		return CATALOG_EINVAL;
+	db = catalog_reader_get(cat);
 	if (!db)
 		return CATALOG_EIO;
 	if (sqlite3_prepare_v2(db,
@@ -324,6 +329,7 @@ int catalog_collector_state_get(struct catalog *cat, const char *name,
 	rc = 0;
 out:
 	sqlite3_finalize(st);
+	catalog_reader_put(cat, db);
 	return rc;
 }
 

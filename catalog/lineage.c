@@ -395,7 +395,7 @@ int lineage_query(struct catalog *cat, const struct lineage_query *q, struct lin
 		ret = CATALOG_EINVAL;
 		goto out;
 	}
-	w.db = catalog_reader(cat);
+	w.db = catalog_reader_get(cat);
 	if (!w.db) {
 		set_err(err, errlen, "cannot read lineage: no read connection");
 		ret = CATALOG_EIO;
@@ -434,6 +434,7 @@ out:
 	}
 	if (began)
 		sqlite3_exec(w.db, "COMMIT", NULL, NULL, NULL);
+	catalog_reader_put(cat, w.db);
 	free(w.seen.slots);
 	free(w.edges.slots);
 	lineage_graph_destroy(w.g);

@@ -3,7 +3,7 @@
 
 int catalog_ping(struct catalog *cat)
 {
-	sqlite3 *db = catalog_reader(cat);
+	sqlite3 *db = catalog_reader_get(cat);
 	sqlite3_stmt *st = NULL;
 	int rc = CATALOG_EIO;
 	if (!db || sqlite3_prepare_v2(db, "SELECT 1 FROM entities LIMIT 1", -1, &st, NULL) != SQLITE_OK)
@@ -13,5 +13,6 @@ int catalog_ping(struct catalog *cat)
 		rc = 0;
 out:
 	sqlite3_finalize(st);
+	catalog_reader_put(cat, db);
 	return rc;
 }

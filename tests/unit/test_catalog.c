@@ -22,6 +22,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h" /* catalog_format_time, catalog_short_name, reader pool */
+#include "catalog/lineage.h"
 #include "catalog/search.h"
 
 struct fx {
@@ -1618,6 +1619,125 @@ static void test_reader_pool_bounded(void **state)
 	f->cat = cat;
 }
 
+struct reads_arg {
+	struct catalog *cat;
+	pthread_barrier_t *start;
+	int rounds;
+	int failures;
+};
+
+/* Every kind of read catalog/ makes, ROUNDS times; each checks what it found. */
+static void *reads_main(void *p)
+{
+	struct reads_arg *a = p;
+	struct lineage_query lq = { .node_id = "dataset:pg:r_a", .depth = 2,
+				    .direction = LINEAGE_BOTH, .hop_cap = 100 };
+	struct search_query sq = { .q = "reads", .stale = -1 };
+	struct catalog_counts counts;
+	struct catalog_collector_state cs;
+	char err[256], scope[32];
+
+	pthread_barrier_wait(a->start);
+	for (int i = 0; i < a->rounds; i++) {
+		struct lineage_graph *g = NULL;
+		json_t *j = NULL;
+
+		if (catalog_entity_get(a->cat, "dataset:pg:r_a", &j) != 0 ||
+		    json_array_size(json_object_get(j, "downstream")) != 1)
+			a->failures++;
+		json_decref(j);
+		j = NULL;
+		if (catalog_entity_history(a->cat, "dataset:pg:r_a", 10, 0, &j) != 0 ||
+		    json_integer_value(json_object_get(j, "total")) < 1)
+			a->failures++;
+		json_decref(j);
+		j = NULL;
+		if (catalog_counts(a->cat, &counts) != 0 || counts.entities != 2 ||
+		    counts.edges != 1)
+			a->failures++;
+		if (catalog_runs_of(a->cat, "dataset:pg:r_a", 5, &j) != 0 ||
+		    json_array_size(j) != 0)
+			a->failures++;
+		json_decref(j);
+		j = NULL;
+		if (catalog_token_get(a->cat, "feedface", scope, sizeof scope) != 0 ||
+		    strcmp(scope, "read") != 0)
+			a->failures++;
+		if (catalog_ping(a->cat) != 0)
+			a->failures++;
+		if (catalog_collector_runs(a->cat, "nobody", 5, &j) != 0 || json_array_size(j) != 0)
+			a->failures++;
+		json_decref(j);
+		j = NULL;
+		if (catalog_collector_last_runs(a->cat, &j) != 0)
+			a->failures++;
+		json_decref(j);
+		j = NULL;
+		if (catalog_collector_state_get(a->cat, "nobody", &cs) != CATALOG_ENOTFOUND)
+			a->failures++;
+		if (lineage_query(a->cat, &lq, &g, err, sizeof err) != 0 || g->n_nodes != 2)
+			a->failures++;
+		lineage_graph_destroy(g);
+		if (search_run(a->cat, &sq, &j, err, sizeof err) != 0 ||
+		    json_integer_value(json_object_get(j, "total")) != 2)
+			a->failures++;
+		json_decref(j);
+	}
+	return NULL;
+}
+
+/* Every read (documents, history, counts, runs, tokens, ping, collector runs,
+ * lineage, search) from sixteen threads at once borrows from the pool: the
+ * process never holds more connections than the pool allows. */
+static void test_reader_pool_all_reads(void **state)
+{
+	struct fx *f = *state;
+	struct catalog_batch *b;
+	struct catalog_batch_stats st;
+	struct reads_arg args[16];
+	pthread_t th[16];
+	pthread_barrier_t start;
+	struct catalog *cat;
+	char err[256];
+	FILE *devnull;
+
+	put(f->cat, "pg", 0, "{\"id\":\"dataset:pg:r_a\",\"description\":\"reads here\"}");
+	put(f->cat, "pg", 0, "{\"id\":\"dataset:pg:r_b\",\"fields\":[{\"name\":\"reads\"}]}");
+	b = catalog_batch_begin(f->cat, "pg", 0);
+	assert_non_null(b);
+	assert_int_equal(catalog_batch_edge(b, "dataset:pg:r_a", "dataset:pg:r_b", NULL, NULL, err,
+					    sizeof err),
+			 0);
+	assert_int_equal(catalog_batch_commit(b, &st, err, sizeof err), 0);
+	assert_int_equal(catalog_token_put(f->cat, "feedface", "read", "pool"), 0);
+	catalog_close(f->cat);
+	f->cat = NULL;
+
+	cat = open_with_readers(f, "2");
+	assert_int_equal(pthread_barrier_init(&start, NULL, 16), 0);
+	for (int i = 0; i < 16; i++) {
+		args[i] = (struct reads_arg){ .cat = cat, .start = &start, .rounds = 5 };
+		assert_int_equal(pthread_create(&th[i], NULL, reads_main, &args[i]), 0);
+	}
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(args[i].failures, 0);
+	}
+	pthread_barrier_destroy(&start);
+	assert_true(catalog_readers_open(cat) >= 1);
+	assert_true(catalog_readers_open(cat) <= 2);
+	/* The writer and at most 2 readers (one per thread would be 17). */
+	assert_true(fds_on(f->path) <= 3);
+	/* An export borrows one too, and gives it back. */
+	devnull = fopen("/dev/null", "w");
+	assert_non_null(devnull);
+	assert_true(catalog_export(cat, devnull, err, sizeof err) >= 4);
+	fclose(devnull);
+	assert_true(catalog_readers_open(cat) <= 2);
+	assert_true(fds_on(f->path) <= 3);
+	f->cat = cat;
+}
+
 /* A pooled connection sees commits made after it was opened, and one put back
  * inside a transaction is rolled back rather than left on an old snapshot. */
 static void test_reader_pool_snapshot(void **state)
@@ -1673,6 +1793,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_same_thread, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reader_pool_bounded, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reader_pool_snapshot, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reader_pool_all_reads, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
