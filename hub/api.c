@@ -12,6 +12,7 @@
 #include "catalog/lineage.h"
 #include "catalog/search.h"
 #include "hub/assets.h"
+#include "hub/health.h"
 #include "hub/log.h"
 #include "hub/openlineage.h"
 #include "hub/plugins.h"
@@ -129,6 +130,8 @@ static void get_metrics(struct http_req *req)
 	plugins_metrics(api->plugins, &sb);
 	if (api->sched)
 		sched_metrics(api->sched, &sb);
+	if (api->health)
+		health_metrics(api->health, &sb);
 	if (sb.failed) {
 		http_error(req, 500, "internal", "cannot format metrics");
 		goto out;

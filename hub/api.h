@@ -10,8 +10,8 @@
  *   GET   /api/v1/entities/{id}/history?limit=&offset=
  *   GET   /api/v1/lineage?nodeId=&depth=&direction=&hopCap=&stale=&format=json|svg|dot
  *   POST  /api/v1/lineage                  OpenLineage RunEvents (write)
- *   GET   /api/v1/services                 configured services, plugins' and collectors' tiles
- * (GET /api/v1/plugins and the collector runs routes are the scheduler's: hub/sched.h)
+ * (GET /api/v1/plugins and the collector runs routes are the scheduler's: hub/sched.h;
+ * /api/v1/services and the dashboard's health checks are hub/services.h's)
  *
  * Every error is {"error": "...", "detail": "..."} with a fitting status.
  */
@@ -21,6 +21,8 @@
 #include "hub/http.h"
 #include "hub/render.h"
 
+struct health;
+
 struct api {
 	struct catalog *cat;            /* borrowed */
 	const struct config *cfg;       /* borrowed */
@@ -28,6 +30,7 @@ struct api {
 	struct render_cache *svg_cache; /* owned by the caller */
 	struct plugins *plugins;        /* borrowed; may be NULL */
 	struct sched *sched;            /* borrowed; may be NULL (collectors' tiles, metrics) */
+	struct health *health;          /* borrowed; may be NULL (the services' /metrics) */
 	double started_at;              /* CLOCK_MONOTONIC seconds */
 };
 

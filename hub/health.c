@@ -30,8 +30,6 @@
 #include "catalog/catalog.h"
 #include "catalog/health.h"
 #include "hub/log.h"
-#include "hub/plugin.h"
-#include "hub/plugins.h"
 
 #define DEFAULT_INTERVAL_S 30.0
 #define DEFAULT_TIMEOUT_S 5.0
@@ -104,7 +102,6 @@ struct health {
 	int n, cap;
 	pthread_t *threads;
 	int nthreads, started, stopping;
-	const struct trm_api *plugin_api;
 };
 
 /* --- small helpers ------------------------------------------------------------ */
@@ -1789,47 +1786,3 @@ void health_metrics(struct health *h, struct strbuf *sb)
 	pthread_mutex_unlock(&h->lock);
 }
 
-/* --- the metrics hook, as a built-in plugin ------------------------------------------ */
-
-static pthread_mutex_t bind_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct health *binding; /* the checker plugin_init() attaches to (under bind_lock) */
-
-static void plugin_metrics(struct trm_buf *out, void *ud)
-{
-	struct health *h = ud;
-	struct strbuf sb;
-
-	strbuf_init(&sb, 4 * 1024 * 1024);
-	health_metrics(h, &sb);
-	if (!sb.failed && sb.buf)
-		h->plugin_api->buf_printf(out, "%s", sb.buf);
-	strbuf_release(&sb);
-}
-
-static int plugin_init(struct trm_plugin_ctx *ctx, const struct trm_api *api)
-{
-	if (!binding)
-		return -1;
-	binding->plugin_api = api;
-	return api->metrics_add(ctx, plugin_metrics, binding);
-}
-
-static const struct trm_plugin health_plugin = {
-	.abi = TRM_PLUGIN_ABI,
-	.name = "health",
-	.version = "1",
-	.description = "service health checks of the dashboard (their /metrics)",
-	.init = plugin_init,
-};
-
-int health_plugin_add(struct health *h, struct plugins *p, char *err, size_t errlen)
-{
-	int rc;
-
-	pthread_mutex_lock(&bind_lock);
-	binding = h;
-	rc = plugins_add(p, &health_plugin, err, errlen);
-	binding = NULL;
-	pthread_mutex_unlock(&bind_lock);
-	return rc;
-}

@@ -155,12 +155,4 @@ int health_remove(struct health *h, const char *id);
  */
 void health_metrics(struct health *h, struct strbuf *sb);
 
-/*
- * Make /metrics carry health_metrics(): adds a built-in plugin "health" to P
- * whose metrics function reports H (the API's /metrics sums the plugins').
- * H must outlive every scrape (destroy it after the HTTP server stops).
- * 0, or -1 with ERR.
- */
-int health_plugin_add(struct health *h, struct plugins *p, char *err, size_t errlen);
-
 #endif

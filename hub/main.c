@@ -438,9 +438,9 @@ static int cmd_serve(int argc, char **argv)
 	svcs.cat = cat;
 	svcs.plugins = plugins;
 	svcs.sched = sched;
-	if (services_register(srv, &svcs) < 0 ||
-	    health_plugin_add(health, plugins, err, sizeof(err)) < 0) {
-		log_event(LOG_ERROR, "cannot register the services routes", "detail", err, NULL);
+	api.health = health;
+	if (services_register(srv, &svcs) < 0) {
+		log_event(LOG_ERROR, "cannot register the services routes", NULL);
 		goto out;
 	}
 	if (sched_http_register(sched, srv) < 0 || api_register(srv, &api) < 0) {
