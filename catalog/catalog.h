@@ -79,7 +79,7 @@ enum {
 };
 
 /* The schema version this build writes; older files are migrated on open. */
-#define CATALOG_SCHEMA_VERSION 3
+#define CATALOG_SCHEMA_VERSION 4
 
 /* Bounds on what a document may hold; longer input is CATALOG_EINVAL. */
 #define CATALOG_ID_MAX 2048

@@ -12,7 +12,9 @@
  *     in memory, so when a query matches more than SEARCH_FACET_SCAN entities
  *     ("total_capped") the ranking is over the newest SEARCH_FACET_SCAN of them;
  *  3. facets over the kept hits (kind, platform, stale counted in memory;
- *     tags and owners with one grouped query each);
+ *     tags and owners from one range read each when the hits' eids lie close
+ *     together, as a common term's newest matches do, else one grouped IN
+ *     query each);
  *  4. the requested page: entity rows by eid, and highlights from one FTS5
  *     pass restricted to the page's rowid range.
  * With no query text the newest entities (by eid) are scanned the same
@@ -38,6 +40,12 @@
 #define SEARCH_OFFSET_MAX 100000
 /* Tag and owner facets list at most this many values, most frequent first. */
 #define SEARCH_FACET_VALUES 100
+/* Tag and owner facets read the rows of the hits' eid range when it is at
+ * most this many times the number of hits, else look the hits up. */
+#define FACET_RANGE_FACTOR 16
+/* entity_fts has prefix indexes for prefixes of 2 to this many characters
+ * (schema.c, version 4). */
+#define PREFIX_INDEX_MAX 6
 
 /* Column weights: name, display, namespace, description, fields, tags, owners
  * (name > display > fields > description > tags, owners > namespace). */
@@ -101,6 +109,12 @@ static const char sql_facet_owner[] =
 	"SELECT owner, count(DISTINCT eid) AS n FROM owners"
 	" WHERE eid IN (SELECT value FROM json_each(?1))"
 	" GROUP BY owner ORDER BY n DESC, owner LIMIT ?2";
+
+/* The same, read as the tag and owner rows of an eid range (?1..?2), in
+ * primary-key order (eid, value, source). */
+static const char sql_range_tag[] = "SELECT eid, tag FROM tags WHERE eid BETWEEN ?1 AND ?2";
+static const char sql_range_owner[] =
+	"SELECT eid, owner FROM owners WHERE eid BETWEEN ?1 AND ?2";
 
 static const char sql_entity[] =
 	"SELECT id, kind, namespace, name, platform, subtype, display_name,"
@@ -715,31 +729,65 @@ out:
 	return ret;
 }
 
+/* The matches of ?1, newest first, without the filters (none are set). */
+static const char sql_fills_fts[] =
+	"SELECT 1 FROM entity_fts WHERE entity_fts MATCH ?1 ORDER BY rowid DESC";
+
+static int has_filters(const struct search_query *q)
+{
+	return nonempty(q->kind) || nonempty(q->platform) || nonempty(q->tag) ||
+	       nonempty(q->owner) || q->stale >= 0;
+}
+
 /*
- * A last term typed as a prefix ("email"*) makes FTS5 merge the doclists of
+ * The characters (not bytes) of the token FTS5 matches as a prefix: the last
+ * token of the last phrase of EXPR ('... "term"*'), where '_' separates
+ * tokens as it does for the unicode61 tokenizer ("tracking_num" ends in the
+ * token "num").
+ */
+static int last_token_chars(const char *expr)
+{
+	const char *p = strrchr(expr, ' ');
+	int n = 0;
+
+	for (p = p ? p + 1 : expr; *p; p++) {
+		if (*p == '_')
+			n = 0;
+		else if (*p != '"' && *p != '*' && (*p & 0xC0) != 0x80)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * A last token typed as a prefix ("warehou"*) longer than the prefix indexes
+ * (PREFIX_INDEX_MAX characters) makes FTS5 merge the doclists of
  * every token that starts with it into one buffer before the first row, and
- * for a common word that costs 10-30 ms (there is a prefix index for 2 and 3
- * characters only).  When the whole word alone fills the bounded scan, the
- * prefix cannot change what is shown beyond which SEARCH_FACET_SCAN rows are
- * counted (the total is capped either way), so the search uses the whole
- * word: the scan, the ranking and the highlights.  Otherwise (a partial word,
- * or a rare one) the prefix stays.
+ * for a common word that costs 10-30 ms.  When the whole word alone fills the
+ * bounded scan, the prefix cannot change what is shown beyond which
+ * SEARCH_FACET_SCAN rows are counted (the total is capped either way), so the
+ * search uses the whole word: the scan, the ranking and the highlights.
+ * Otherwise (a partial word, or a rare one) the prefix stays.  Shorter
+ * prefixes are read from their prefix index, as cheap as a word.
  */
 static int prefer_whole_word(struct search_ctx *c, char *expr)
 {
 	sqlite3_stmt *st = NULL;
 	size_t len = strlen(expr);
+	int filtered = has_filters(c->q);
 	int rc, ret = 0;
 
-	if (len < 3 || expr[len - 1] != '*')
+	if (len < 3 || expr[len - 1] != '*' || last_token_chars(expr) <= PREFIX_INDEX_MAX)
 		return 0;
 	expr[len - 1] = '\0';
-	if (sqlite3_prepare_v2(c->db, sql_fills, -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(c->db, filtered ? sql_fills : sql_fills_fts, -1, &st, NULL) !=
+	    SQLITE_OK) {
 		ret = sql_fail(c);
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, expr, -1, SQLITE_STATIC);
-	bind_filters(st, c->q);
+	if (filtered)
+		bind_filters(st, c->q);
 	/* The same bounds as collect_scan(): enough hits, or enough rows seen. */
 	for (long seen = 0, hits = 0; (rc = sqlite3_step(st)) == SQLITE_ROW;) {
 		hits += sqlite3_column_int(st, 0) != 0;
@@ -824,26 +872,164 @@ out:
 	return ret;
 }
 
-static int collect_facets(struct search_ctx *c)
+static int cmp_i64(const void *a, const void *b)
 {
-	char *eids = NULL;
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+struct facet_value {
+	const char *key;
+	json_int_t n;
+};
+
+static int cmp_facet_value(const void *a, const void *b)
+{
+	const struct facet_value *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n > y->n ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+/* Into OBJ, the SEARCH_FACET_VALUES most frequent values of COUNTS, most
+ * frequent first (then by value), as facet_query() lists them. */
+static int facet_top(json_t *counts, json_t *obj)
+{
+	size_t n = json_object_size(counts), i = 0;
+	struct facet_value *v;
+	const char *key;
+	json_t *val;
 	int ret = 0;
 
-	if (!c->cv.n)
+	if (!n)
+		return 0;
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return CATALOG_ENOMEM;
+	json_object_foreach(counts, key, val)
+		v[i++] = (struct facet_value){ key, json_integer_value(val) };
+	qsort(v, n, sizeof(*v), cmp_facet_value);
+	for (i = 0; i < n && i < SEARCH_FACET_VALUES; i++) {
+		if (json_object_set_new(obj, v[i].key, json_integer(v[i].n))) {
+			ret = CATALOG_ENOMEM;
+			break;
+		}
+	}
+	free(v);
+	return ret;
+}
+
+/*
+ * A tag or owner facet over hits whose eids (EIDS, N of them, ascending) lie
+ * close together: one range read of the table's rows from the first eid to
+ * the last, in primary-key order, counting each (eid, value) of a hit once
+ * (the same value from two sources is one).  Cheaper than N lookups when the
+ * range holds few other rows (see FACET_RANGE_FACTOR).
+ */
+static int facet_range(struct search_ctx *c, const char *sql, const int64_t *eids, size_t n,
+		       json_t *obj)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *counts = json_object();
+	char *prev = NULL;
+	size_t k = 0, prev_cap = 0;
+	int64_t prev_eid = -1;
+	int rc, ret = CATALOG_EIO;
+
+	if (!counts) {
+		ret = CATALOG_ENOMEM;
 		goto out;
-	eids = eids_json(c->cv.v, 0, c->cv.n);
+	}
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, eids[0]);
+	sqlite3_bind_int64(st, 2, eids[n - 1]);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t eid = sqlite3_column_int64(st, 0);
+		const char *value = col_text(st, 1);
+		size_t len = strlen(value);
+
+		while (k < n && eids[k] < eid)
+			k++;
+		if (k == n)
+			break;
+		if (eids[k] != eid)
+			continue;
+		if (eid == prev_eid && prev && strcmp(prev, value) == 0)
+			continue;
+		if (len + 1 > prev_cap) {
+			char *np = realloc(prev, len + 1);
+
+			if (!np) {
+				ret = CATALOG_ENOMEM;
+				goto out;
+			}
+			prev = np;
+			prev_cap = len + 1;
+		}
+		memcpy(prev, value, len + 1);
+		prev_eid = eid;
+		if (facet_inc(counts, value)) {
+			ret = CATALOG_ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto out;
+	ret = facet_top(counts, obj);
+out:
+	sqlite3_finalize(st);
+	json_decref(counts);
+	free(prev);
+	return ret;
+}
+
+/*
+ * The tag and owner facets of the kept hits: a range read when their eids
+ * are dense (a common term's newest matches), else one IN query each over
+ * the eids as a JSON array (matches spread over the whole catalog).
+ */
+static int collect_facets(struct search_ctx *c)
+{
+	json_t *tag = json_object_get(c->facets, "tag"), *owner = json_object_get(c->facets, "owner");
+	int64_t *sorted = NULL;
+	char *eids = NULL;
+	size_t n = c->cv.n;
+	int ret = 0;
+
+	if (!n)
+		goto out;
+	sorted = malloc(n * sizeof(*sorted));
+	if (!sorted) {
+		ret = CATALOG_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = c->cv.v[i].eid;
+	qsort(sorted, n, sizeof(*sorted), cmp_i64);
+	if ((uint64_t)(sorted[n - 1] - sorted[0]) < (uint64_t)n * FACET_RANGE_FACTOR) {
+		if ((ret = facet_range(c, sql_range_tag, sorted, n, tag)) ||
+		    (ret = facet_range(c, sql_range_owner, sorted, n, owner))) {
+			if (ret == CATALOG_EIO)
+				sql_fail(c);
+		}
+		goto out;
+	}
+	eids = eids_json(c->cv.v, 0, n);
 	if (!eids) {
 		ret = CATALOG_ENOMEM;
 		goto out;
 	}
-	if ((ret = facet_query(c->db, sql_facet_tag, eids, json_object_get(c->facets, "tag"))) ||
-	    (ret = facet_query(c->db, sql_facet_owner, eids,
-			       json_object_get(c->facets, "owner")))) {
+	if ((ret = facet_query(c->db, sql_facet_tag, eids, tag)) ||
+	    (ret = facet_query(c->db, sql_facet_owner, eids, owner))) {
 		if (ret == CATALOG_EIO)
 			sql_fail(c);
 		goto out;
 	}
 out:
+	free(sorted);
 	free(eids);
 	return ret;
 }

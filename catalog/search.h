@@ -5,8 +5,10 @@
  *
  * The query text is split into terms on anything that is not a letter, digit
  * or '_'; every term must match (AND), and the last term matches as a prefix
- * (search as you type) when it has two characters or more; a prefix whose
- * whole word alone fills the SEARCH_FACET_SCAN scan is searched as that word.
+ * (search as you type) when it has two characters or more.  entity_fts has
+ * prefix indexes of 2 to 6 characters (schema 4), so such a prefix costs what
+ * a word costs; a longer prefix whose whole word alone fills the
+ * SEARCH_FACET_SCAN scan is searched as that word.
  * The user never writes FTS5 syntax: quotes,
  * parentheses and operators in the text are plain characters.
  *
@@ -28,7 +30,11 @@
 #define SEARCH_LIMIT_DEFAULT 20
 #define SEARCH_LIMIT_MAX 200
 #define SEARCH_QUERY_MAX 512
-#define SEARCH_FACET_SCAN 1000
+/* Matches kept for the total, the facets and the ranking: the newest ones.
+ * Every kept hit costs about 3 us (its entities row, terrarium_rank(), its
+ * tags and owners); 250 keeps a common term's search near 1.3 ms of CPU
+ * (docs/benchmarks.md; it was 1,000, then 10,000). */
+#define SEARCH_FACET_SCAN 250
 
 struct search_query {
 	const char *q;        /* the text; NULL or "" lists everything (newest first) */

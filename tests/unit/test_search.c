@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "catalog/catalog.h"
 #include "catalog/search.h"
 
@@ -529,6 +531,165 @@ static void test_paging(void **state)
 	}
 }
 
+/* A doc named NAME with TAGS (comma-separated) and OWNER, or none. */
+static json_t *tagged(const char *name, const char *desc, const char *tag1, const char *tag2,
+		      const char *owner)
+{
+	json_t *doc = ent("dataset", PG, name, desc);
+	json_t *tags = json_array(), *owners = json_array();
+
+	if (tag1)
+		json_array_append_new(tags, json_string(tag1));
+	if (tag2)
+		json_array_append_new(tags, json_string(tag2));
+	if (owner)
+		json_array_append_new(owners, json_string(owner));
+	json_object_set_new(doc, "tags", tags);
+	json_object_set_new(doc, "owners", owners);
+	return doc;
+}
+
+/*
+ * Tag and owner facets count each hit once per value, whether the hits lie
+ * close together (read as one eid range) or far apart (looked up), and a value
+ * two sources give the same entity counts once.
+ */
+static void test_facets_dense_and_sparse(void **state)
+{
+	struct fixture *f = *state;
+	json_t *docs[3], *res;
+	char name[64];
+
+	/* Dense: two matching entities with one that does not match between them
+	 * (its tag and owner are in the range read, and must not count). */
+	docs[0] = tagged("dw.public.ledger_a", "needle", "pii", "gold", "alice");
+	docs[1] = tagged("dw.public.unrelated", "hay", "pii", NULL, "alice");
+	docs[2] = tagged("dw.public.ledger_b", "needle", "pii", NULL, "bob");
+	put_docs(f->cat, "postgres", 0, docs, 3);
+	/* Another source tags ledger_a pii and gold as well, and owns it too. */
+	docs[0] = tagged("dw.public.ledger_a", "needle", "pii", "gold", "alice");
+	put_docs(f->cat, "manual", 0, docs, 1);
+	res = search_text(f->cat, "needle");
+	assert_int_equal(total(res), 2);
+	assert_int_equal(facet(res, "tag", "pii"), 2);
+	assert_int_equal(facet(res, "tag", "gold"), 1);
+	assert_int_equal(facet(res, "owner", "alice"), 1);
+	assert_int_equal(facet(res, "owner", "bob"), 1);
+	/* Most frequent first. */
+	assert_string_equal(json_object_iter_key(json_object_iter(
+				    json_object_get(json_object_get(res, "facets"), "tag"))),
+			    "pii");
+	json_decref(res);
+
+	/* Sparse: 60 other entities between the first matches and a new one. */
+	for (int i = 0; i < 60; i++) {
+		snprintf(name, sizeof(name), "dw.public.filler_%02d", i);
+		put1(f->cat, tagged(name, "hay", "pii", NULL, "carol"));
+	}
+	docs[0] = tagged("dw.public.ledger_c", "needle", "gold", NULL, "bob");
+	put_docs(f->cat, "postgres", 0, docs, 1);
+	res = search_text(f->cat, "needle");
+	assert_int_equal(total(res), 3);
+	assert_int_equal(facet(res, "tag", "pii"), 2);
+	assert_int_equal(facet(res, "tag", "gold"), 2);
+	assert_int_equal(facet(res, "owner", "alice"), 1);
+	assert_int_equal(facet(res, "owner", "bob"), 2);
+	assert_int_equal(facet(res, "owner", "carol"), 0);
+	json_decref(res);
+}
+
+/* Prefixes of every length as typed, served by the prefix indexes (2-6
+ * characters) or, longer, by the whole word when it fills the scan. */
+static void test_prefix_lengths(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const typed[] = { "wa", "war", "ware", "wareh", "wareho", "warehou",
+					     "warehous", "warehouse" };
+	json_t *res;
+
+	put1(f->cat, ent("dataset", PG, "inventory.raw.warehouses", "stock per warehouse"));
+	put1(f->cat, ent("dataset", PG, "inventory.raw.wares", "goods"));
+	put1(f->cat, ent("dataset", PG, "inventory.raw.bins", "shelves"));
+	for (size_t i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
+		res = search_text(f->cat, typed[i]);
+		assert_true(hit_pos(res, "dataset:" PG ":inventory.raw.warehouses") >= 0);
+		assert_int_equal(hit_pos(res, "dataset:" PG ":inventory.raw.bins"), -1);
+		/* "wares" shares the first four characters only. */
+		if (strlen(typed[i]) <= 4)
+			assert_true(hit_pos(res, "dataset:" PG ":inventory.raw.wares") >= 0);
+		else
+			assert_int_equal(hit_pos(res, "dataset:" PG ":inventory.raw.wares"), -1);
+		json_decref(res);
+	}
+	/* A long prefix is still a prefix when the whole word does not fill the scan. */
+	res = search_text(f->cat, "inventory warehous");
+	assert_int_equal(total(res), 1);
+	json_decref(res);
+}
+
+/* A catalog of schema 3 (prefix indexes of 2 and 3 characters only) is rebuilt
+ * once on open: same rows, searchable by every prefix, and schema 4 after. */
+static void test_migrates_fts_from_schema_3(void **state)
+{
+	struct fixture *f = *state;
+	char err[256] = "", *sql = NULL;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	json_t *res;
+
+	put1(f->cat, ent("dataset", PG, "inventory.raw.warehouses", "stock per warehouse"));
+	put1(f->cat, ent("dataset", PG, "inventory.raw.bins", "shelves"));
+	catalog_close(f->cat);
+	f->cat = NULL;
+
+	/* Back to schema 3's table, with the same text. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db,
+			     "BEGIN;"
+			     "CREATE TEMP TABLE c AS SELECT rowid AS r, * FROM entity_fts;"
+			     "DROP TABLE entity_fts;"
+			     "CREATE VIRTUAL TABLE entity_fts USING fts5(name, display, namespace,"
+			     " description, fields, tags, owners,"
+			     " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');"
+			     "INSERT INTO entity_fts(rowid, name, display, namespace, description,"
+			     " fields, tags, owners) SELECT r, name, display, namespace, description,"
+			     " fields, tags, owners FROM temp.c;"
+			     "PRAGMA user_version = 3; COMMIT;",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	db = NULL;
+
+	f->cat = catalog_open(f->path, err, sizeof(err));
+	if (!f->cat)
+		fail_msg("catalog_open: %s", err);
+	res = search_text(f->cat, "wareh");
+	assert_int_equal(total(res), 1);
+	assert_string_equal(hit_id(res, 0), "dataset:" PG ":inventory.raw.warehouses");
+	json_decref(res);
+	res = search_text(f->cat, "shelves");
+	assert_int_equal(total(res), 1);
+	json_decref(res);
+
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT (SELECT sql FROM sqlite_master WHERE name ="
+					    " 'entity_fts'), (SELECT user_version FROM"
+					    " pragma_user_version), (SELECT count(*) FROM"
+					    " entity_fts)",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	sql = strdup((const char *)sqlite3_column_text(st, 0));
+	assert_int_equal(sqlite3_column_int(st, 1), CATALOG_SCHEMA_VERSION);
+	assert_int_equal(sqlite3_column_int(st, 2), 2);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_non_null(strstr(sql, "prefix = '2 3 4 5 6'"));
+	free(sql);
+}
+
 /* --- bounds ------------------------------------------------------------------------------------- */
 
 #define BULK (SEARCH_FACET_SCAN + 50)
@@ -779,6 +940,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exact_name_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_ranks_above_mentions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix_lengths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_facets_dense_and_sparse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_fts_from_schema_3, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rare_term_weighs_more, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields_and_description_searchable, setup,
 						teardown),
