@@ -325,3 +325,4 @@ fi
 
 # the Redis collector on 1,000,000 keys, with the server's latency while crawled
 tests/bench/bench_redis.sh "$BIN" || echo "bench_redis failed"
+echo; tests/bench/bench_kafka.sh "$BIN" || echo "bench_kafka failed"  # Kafka collector, 5,000 mock topics
