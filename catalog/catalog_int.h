@@ -36,7 +36,8 @@ extern const int catalog_migrations_count;
  * buffers an FTS5 query makes) is bounded by the pool, not by the number of
  * threads.  The pool opens connections on demand, up to catalog_readers_max()
  * of them: the TERRARIUM_CATALOG_READERS environment variable at
- * catalog_open() (1..64), else 4.  Each has a 2 MiB page cache and the search
+ * catalog_open() (1..64), else the number of online CPUs, at least 2 and at
+ * most 4.  Each has a 2 MiB page cache and the search
  * functions of search_reader_init().
  *
  * No thread keeps a connection of its own: every read in catalog/ borrows
@@ -62,10 +63,14 @@ int catalog_readers_max(struct catalog *cat);
 uint64_t catalog_open_id(struct catalog *cat);
 
 /*
- * Set up a new read connection for search (search.c): registers the FTS5
- * auxiliary function terrarium_rank().  Returns 0 or CATALOG_EIO.
+ * Set up a new pooled read connection for search (search.c): registers the
+ * FTS5 auxiliary function terrarium_rank() and a cache of search's prepared
+ * statements for DB.  Returns 0, CATALOG_EIO or CATALOG_ENOMEM.
+ * search_reader_release() finalizes that cache; the pool calls it before it
+ * closes DB (a DB without one is ignored).
  */
 int search_reader_init(sqlite3 *db);
+void search_reader_release(sqlite3 *db);
 
 /* Milliseconds since the epoch. */
 long long catalog_now_ms(void);

@@ -2,6 +2,7 @@
  * bench_search: time a set of search queries three ways, for tests/bench/run.sh.
  *
  *   bench_search sql  CATALOG.DB QUERIES [-t THREADS] [-r REPS | -d SECONDS]
+ *   bench_search sqlall CATALOG.DB QUERIES [-t THREADS] [-r REPS | -d SECONDS]
  *   bench_search api  CATALOG.DB QUERIES [-t THREADS] [-r REPS | -d SECONDS]
  *   bench_search http BASE_URL   QUERIES [-t THREADS] [-r REPS | -d SECONDS]
  *
@@ -11,13 +12,19 @@
  *
  *  sql   the FTS5 query run directly on the file with the SQLite library, no
  *        Terrarium code in the loop except search_fts_expr(), which builds the
- *        same MATCH expression the server does: the exact-name lookup the
- *        server makes, then the best 20 FTS5 matches by the server's bm25
- *        weights, joined to entities for the columns a hit shows:
+ *        same MATCH expression the server does, bounded as the server bounds
+ *        it: the exact-name lookup the server makes, then the newest
+ *        SEARCH_FACET_SCAN matches joined to entities, of which the best 20
+ *        by FTS5's own bm25() with the server's column weights:
  *          SELECT eid FROM entities WHERE name_lc = ?1 OR short_lc = ?1 OR id = ?2 LIMIT 20
- *          SELECT e.id, e.name, e.description FROM entity_fts JOIN entities e
- *            ON e.eid = entity_fts.rowid WHERE entity_fts MATCH ?1
- *            ORDER BY bm25(entity_fts, 10, 6, 1, 3, 4, 2, 2) LIMIT 20
+ *          SELECT id, name, description FROM (SELECT e.id, e.name, e.description,
+ *            bm25(entity_fts, 10, 6, 1, 3, 4, 2, 2) AS score FROM entity_fts
+ *            JOIN entities e ON e.eid = entity_fts.rowid WHERE entity_fts MATCH ?1
+ *            ORDER BY entity_fts.rowid DESC LIMIT SEARCH_FACET_SCAN)
+ *          ORDER BY score LIMIT 20
+ *        (no facets, highlights or exact-first order: less than the server does)
+ *  sqlall  the same, ranking every match by bm25() (no bound: what a
+ *        hand-written query does; the baseline before the scan was bounded)
  *  api   search_run() in this process: everything the server does for
  *        /api/v1/search except HTTP and JSON serialisation.
  *  http  GET BASE_URL/api/v1/search?q=... over keep-alive connections (libcurl).
@@ -32,6 +39,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -47,7 +55,7 @@
 #define MAX_QUERIES 256
 #define MAX_THREADS 64
 
-enum mode { M_SQL, M_API, M_HTTP };
+enum mode { M_SQL, M_SQLALL, M_API, M_HTTP };
 
 struct sample {
 	double ms;
@@ -85,10 +93,15 @@ static double now_s(void)
 
 static const char sql_exact[] =
 	"SELECT eid FROM entities WHERE name_lc = ?1 OR short_lc = ?1 OR id = ?2 LIMIT 20";
-static const char sql_fts[] =
+static const char sql_fts_all[] =
 	"SELECT e.id, e.name, e.description FROM entity_fts JOIN entities e"
 	" ON e.eid = entity_fts.rowid WHERE entity_fts MATCH ?1"
 	" ORDER BY bm25(entity_fts, 10.0, 6.0, 1.0, 3.0, 4.0, 2.0, 2.0) LIMIT 20";
+static const char sql_fts_bounded[] =
+	"SELECT id, name, description FROM (SELECT e.id, e.name, e.description,"
+	" bm25(entity_fts, 10.0, 6.0, 1.0, 3.0, 4.0, 2.0, 2.0) AS score FROM entity_fts"
+	" JOIN entities e ON e.eid = entity_fts.rowid WHERE entity_fts MATCH ?1"
+	" ORDER BY entity_fts.rowid DESC LIMIT ?2) ORDER BY score LIMIT 20";
 
 /* One connection's worth of state for a mode. */
 struct conn {
@@ -110,10 +123,11 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 static int conn_open(struct shared *sh, struct conn *c)
 {
 	memset(c, 0, sizeof(*c));
-	if (sh->mode == M_SQL) {
+	if (sh->mode == M_SQL || sh->mode == M_SQLALL) {
 		if (sqlite3_open_v2(sh->target, &c->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
 		    sqlite3_prepare_v2(c->db, sql_exact, -1, &c->exact, NULL) != SQLITE_OK ||
-		    sqlite3_prepare_v2(c->db, sql_fts, -1, &c->fts, NULL) != SQLITE_OK) {
+		    sqlite3_prepare_v2(c->db, sh->mode == M_SQL ? sql_fts_bounded : sql_fts_all, -1,
+				       &c->fts, NULL) != SQLITE_OK) {
 			fprintf(stderr, "bench_search: cannot open '%s': %s\n", sh->target,
 				c->db ? sqlite3_errmsg(c->db) : "no memory");
 			return -1;
@@ -146,7 +160,7 @@ static int run_one(struct shared *sh, struct conn *c, const char *q, long *hits)
 	int rc;
 
 	*hits = 0;
-	if (sh->mode == M_SQL) {
+	if (sh->mode == M_SQL || sh->mode == M_SQLALL) {
 		size_t i;
 
 		for (i = 0; q[i] && i < sizeof(lc) - 1; i++)
@@ -165,6 +179,8 @@ static int run_one(struct shared *sh, struct conn *c, const char *q, long *hits)
 			return 0;
 		sqlite3_reset(c->fts);
 		sqlite3_bind_text(c->fts, 1, expr, -1, SQLITE_TRANSIENT);
+		if (sh->mode == M_SQL)
+			sqlite3_bind_int(c->fts, 2, SEARCH_FACET_SCAN);
 		while ((rc = sqlite3_step(c->fts)) == SQLITE_ROW) {
 			/* Touch the columns, as a caller showing the hit would. */
 			(void)sqlite3_column_text(c->fts, 0);
@@ -289,7 +305,7 @@ static double pct(const double *v, size_t n, double p)
 
 static int usage(void)
 {
-	fputs("usage: bench_search sql|api|http CATALOG.DB|BASE_URL QUERIES [-t THREADS]"
+	fputs("usage: bench_search sql|sqlall|api|http CATALOG.DB|BASE_URL QUERIES [-t THREADS]"
 	      " [-r REPS | -d SECONDS]\n", stderr);
 	return 2;
 }
@@ -298,7 +314,7 @@ int main(int argc, char **argv)
 {
 	static struct shared sh;
 	static struct worker workers[MAX_THREADS];
-	static const char *const mode_names[] = { "sql", "api", "http" };
+	static const char *const mode_names[] = { "sql", "sqlall", "api", "http" };
 	int threads = 1, rc = 1;
 	double *all = NULL, *per = NULL, t0, wall, c0, cpu;
 	size_t total = 0;
@@ -310,6 +326,8 @@ int main(int argc, char **argv)
 		return usage();
 	if (!strcmp(argv[1], "sql"))
 		sh.mode = M_SQL;
+	else if (!strcmp(argv[1], "sqlall"))
+		sh.mode = M_SQLALL;
 	else if (!strcmp(argv[1], "api"))
 		sh.mode = M_API;
 	else if (!strcmp(argv[1], "http"))
@@ -346,6 +364,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	/* As `terrarium serve` does at start (hub/main.c). */
+	if (sh.mode == M_API)
+		mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	if (sh.mode == M_API && !(sh.cat = catalog_open(sh.target, err, sizeof(err)))) {
 		fprintf(stderr, "bench_search: %s\n", err);
 		goto out;
@@ -398,7 +419,7 @@ int main(int argc, char **argv)
 	qsort(all, total, sizeof(*all), cmp_double);
 
 	printf("%-44s %9s %9s %9s\n", "query", "p50 ms", "p99 ms",
-	       sh.mode == M_SQL ? "rows" : sh.mode == M_API ? "total" : "bytes");
+	       sh.mode == M_SQL || sh.mode == M_SQLALL ? "rows" : sh.mode == M_API ? "total" : "bytes");
 	for (int q = 0; q < sh.n_queries; q++) {
 		size_t n = 0;
 

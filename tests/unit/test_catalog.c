@@ -1605,8 +1605,20 @@ static void test_reader_pool_bounded(void **state)
 	catalog_close(cat);
 	assert_int_equal(fds_on(f->path), 0);
 
-	/* A bad value falls back to the default of 4; 1 is allowed. */
+	/* A bad value falls back to the default: one per online CPU, 2 to 4. */
 	cat = open_with_readers(f, "lots");
+	{
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		int want = cpus < 2 ? 2 : cpus > 4 ? 4 : (int)cpus;
+
+		assert_int_equal(catalog_readers_max(cat), want);
+		search_from_threads(cat, 12, 5);
+		assert_true(catalog_readers_open(cat) <= want);
+		assert_true(fds_on(f->path) <= want + 1);
+	}
+	catalog_close(cat);
+	/* 4 may be asked for on any machine; 1 is allowed. */
+	cat = open_with_readers(f, "4");
 	assert_int_equal(catalog_readers_max(cat), 4);
 	search_from_threads(cat, 12, 5);
 	assert_true(catalog_readers_open(cat) <= 4);
