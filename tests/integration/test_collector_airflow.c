@@ -27,21 +27,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "catalog/lineage.h"
+#include "tests/lib/collect.h"
 #include "tests/lib/replay.h"
 
 #define FIXTURES "../shared/fixtures/airflow"
@@ -49,124 +42,15 @@
 #define CREDS "user = \"admin\", password = \"admin\""
 
 static struct replay_server *srv;
-static char dir[256];
-static char data_dir[300];
+static struct tc_dirs td;      /* the temporary directory, the data dir, outputs */
 static char cfg_path[300];
 static char ns[64];            /* "airflow://127.0.0.1:PORT" */
-static char out_path[300], err_path[300];
-
-/* --- processes ---------------------------------------------------------------------- */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Run ARGV with stdout into OUT_FILE and stderr into ERR_FILE, at most
- * LIMIT_MS (then killed).  The exit status, or -1. */
-static int run_bounded(const char *const *argv, const char *out_file, const char *err_file,
-		       long limit_ms)
-{
-	long long deadline = now_ms() + limit_ms;
-	int status = 0, fd;
-	pid_t pid, w;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		fd = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 1);
-		close(fd);
-		fd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 2);
-		close(fd);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	for (;;) {
-		w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0)
-			return -1;
-		if (now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			fprintf(stderr, "%s: killed after %ld ms\n", argv[0], limit_ms);
-			return -1;
-		}
-		struct timespec ts = { 0, 20 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		if (buf)
-			buf[n] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
-static const char *bin(void)
-{
-	const char *b = getenv("TERRARIUM_BIN");
-
-	return b && *b ? b : "build/terrarium";
-}
 
 /* `terrarium collect airflow --json --config CFG_PATH --data DATA_DIR`: the exit
  * status; *OUT and *ERRTEXT (may be NULL) get stdout and stderr, malloc'd. */
 static int collect(char **out, char **errtext)
 {
-	const char *argv[] = { bin(), "collect", "airflow", "--json", "--config", cfg_path, "--data",
-			       data_dir, NULL };
-	int rc = run_bounded(argv, out_path, err_path, RUN_MS);
-	char *text = slurp(out_path), *etext = slurp(err_path);
-
-	if (getenv("TEST_VERBOSE"))
-		fprintf(stderr, "terrarium collect airflow exited %d:\n%s\n", rc, etext ? etext : "");
-	if (out)
-		*out = text;
-	else
-		free(text);
-	if (errtext)
-		*errtext = etext;
-	else
-		free(etext);
-	return rc;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
+	return tc_collect(&td, "airflow", cfg_path, RUN_MS, out, errtext);
 }
 
 /* The config: the replay server's URL plus EXTRA keys (Lua). */
@@ -180,103 +64,13 @@ static void write_config(const char *url, const char *extra)
 		 "  airflow = { timeout = 50, url = \"%s\", %s },\n"
 		 "}\n",
 		 url, extra ? extra : "");
-	write_file(cfg_path, text);
+	tc_write_file(cfg_path, text);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* --- the catalog -------------------------------------------------------------------- */
-
-static struct catalog *open_catalog(void)
-{
-	char path[400], err[256] = "";
-	struct catalog *cat;
-
-	snprintf(path, sizeof(path), "%s/catalog.db", data_dir);
-	cat = catalog_open(path, err, sizeof(err));
-	if (!cat)
-		fail_msg("cannot open %s: %s", path, err);
-	return cat;
-}
-
-/* "KIND:airflow://127.0.0.1:PORT:NAME" (one of 8 rotating buffers). */
+/* "KIND:airflow://127.0.0.1:PORT:NAME". */
 static const char *mid(const char *kind, const char *name)
 {
-	static char ids[8][CATALOG_ID_MAX + 1];
-	static int next;
-	char *id = ids[next++ % 8];
-
-	snprintf(id, CATALOG_ID_MAX + 1, "%s:%s:%s", kind, ns, name);
-	return id;
-}
-
-static json_t *entity(struct catalog *cat, const char *id)
-{
-	json_t *doc = NULL;
-	int rc = catalog_entity_get(cat, id, &doc);
-
-	if (rc != 0)
-		fail_msg("entity '%s' not in the catalog (%d)", id, rc);
-	return doc;
-}
-
-static const char *str(const json_t *obj, const char *key)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	if (!json_is_string(v))
-		fail_msg("'%s' is not a string", key);
-	return json_string_value(v);
-}
-
-static json_t *prop(const json_t *doc, const char *key)
-{
-	return json_object_get(json_object_get(doc, "properties"), key);
-}
-
-static int linked(const json_t *doc, const char *key, const char *id, const char *kind)
-{
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(json_object_get(doc, key), i, e)
-		if (strcmp(str(e, "id"), id) == 0 && strcmp(str(e, "kind"), kind) == 0)
-			return 1;
-	return 0;
-}
-
-static void assert_json_eq(const json_t *got, const char *want_text)
-{
-	json_t *want = json_loads(want_text, JSON_DECODE_ANY, NULL);
-
-	assert_non_null(want);
-	if (!json_equal(got, want)) {
-		char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-		fail_msg("expected %s, got %s", want_text, g ? g : "(nothing)");
-	}
-	json_decref(want);
-}
-
-/* The whole catalog as catalog_export() writes it (malloc'd). */
-static char *export_text(void)
-{
-	struct catalog *cat = open_catalog();
-	char err[256] = "", *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	assert_non_null(f);
-	if (catalog_export(cat, f, err, sizeof(err)) < 0)
-		fail_msg("export: %s", err);
-	fclose(f);
-	catalog_close(cat);
-	return buf;
+	return tc_id(kind, ns, name);
 }
 
 /* --- setup ---------------------------------------------------------------------------- */
@@ -288,15 +82,10 @@ static int setup(void **state)
 	char err[512] = "";
 	(void)state;
 
-	snprintf(dir, sizeof(dir), "/tmp/terrarium-airflow-XXXXXX");
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+	if (tc_dirs_make(&td, "airflow") < 0)
 		return -1;
-	}
-	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
-	snprintf(out_path, sizeof(out_path), "%s/collect.out", dir);
-	snprintf(err_path, sizeof(err_path), "%s/collect.err", dir);
-	snprintf(cfg_path, sizeof(cfg_path), "%s/terrarium.lua", dir);
+	td.quiet = 1;
+	snprintf(cfg_path, sizeof(cfg_path), "%s/terrarium.lua", td.dir);
 	srv = replay_start(&rc, err, sizeof(err));
 	if (!srv) {
 		fprintf(stderr, "%s\n", err);
@@ -310,8 +99,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	replay_stop(srv);
-	if (dir[0] && !getenv("TEST_KEEP"))
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tc_dirs_remove(&td);
 	return 0;
 }
 
@@ -378,80 +166,80 @@ static void test_crawl(void **state)
 	if (!batch)
 		fail_msg("`terrarium collect --json` printed no JSON:\n%s", out);
 	free(out);
-	cat = open_catalog();
+	cat = tc_open_catalog(td.data_dir);
 
 	/* a DAG: owners, schedule, tags, paused, recent runs */
-	d = entity(cat, mid("job", "producer_orders"));
-	assert_string_equal(str(d, "subtype"), "dag");
-	assert_string_equal(str(d, "platform"), "airflow");
-	assert_string_equal(str(d, "description"), "Extracts orders and writes the raw orders dataset");
-	assert_json_eq(json_object_get(d, "owners"), "[\"data-eng\"]");
-	assert_json_eq(json_object_get(d, "tags"), "[\"demo\", \"producer\"]");
-	assert_json_eq(prop(d, "paused"), "false");
-	assert_json_eq(prop(d, "schedule"), "\"@daily\"");
-	assert_json_eq(prop(d, "fileloc"), "\"/opt/airflow/dags/producer_orders.py\"");
-	assert_json_eq(prop(d, "last_run_state"), "\"success\"");
-	assert_json_eq(prop(d, "last_run_id"), "\"scheduled__2026-11-20T00:00:00+00:00\"");
-	assert_json_eq(prop(d, "recent_runs"), "{\"success\": 2}");
-	assert_true(linked(d, "downstream", mid("job", "producer_orders.extract_orders"),
+	d = tc_entity(cat, mid("job", "producer_orders"));
+	assert_string_equal(tc_str(d, "subtype"), "dag");
+	assert_string_equal(tc_str(d, "platform"), "airflow");
+	assert_string_equal(tc_str(d, "description"), "Extracts orders and writes the raw orders dataset");
+	tc_assert_json_eq(json_object_get(d, "owners"), "[\"data-eng\"]");
+	tc_assert_json_eq(json_object_get(d, "tags"), "[\"demo\", \"producer\"]");
+	tc_assert_json_eq(tc_prop(d, "paused"), "false");
+	tc_assert_json_eq(tc_prop(d, "schedule"), "\"@daily\"");
+	tc_assert_json_eq(tc_prop(d, "fileloc"), "\"/opt/airflow/dags/producer_orders.py\"");
+	tc_assert_json_eq(tc_prop(d, "last_run_state"), "\"success\"");
+	tc_assert_json_eq(tc_prop(d, "last_run_id"), "\"scheduled__2026-11-20T00:00:00+00:00\"");
+	tc_assert_json_eq(tc_prop(d, "recent_runs"), "{\"success\": 2}");
+	assert_true(tc_linked(d, "downstream", mid("job", "producer_orders.extract_orders"),
 			   "relationship"));
 	json_decref(d);
-	d = entity(cat, mid("job", "consumer_reporting"));
-	assert_json_eq(json_object_get(d, "owners"), "[\"analytics\"]");
-	assert_json_eq(prop(d, "schedule"), "\"Dataset\"");
-	assert_json_eq(prop(d, "timetable"), "\"Triggered by datasets\"");
+	d = tc_entity(cat, mid("job", "consumer_reporting"));
+	tc_assert_json_eq(json_object_get(d, "owners"), "[\"analytics\"]");
+	tc_assert_json_eq(tc_prop(d, "schedule"), "\"Dataset\"");
+	tc_assert_json_eq(tc_prop(d, "timetable"), "\"Triggered by datasets\"");
 	json_decref(d);
 
 	/* tasks and their dependency */
 	snprintf(extract, sizeof(extract), "%s", mid("job", "producer_orders.extract_orders"));
 	snprintf(publish, sizeof(publish), "%s", mid("job", "producer_orders.publish_orders"));
 	snprintf(consumer, sizeof(consumer), "%s", mid("job", "consumer_reporting"));
-	d = entity(cat, extract);
-	assert_string_equal(str(d, "subtype"), "task");
-	assert_string_equal(str(d, "display_name"), "extract_orders");
-	assert_json_eq(prop(d, "operator"), "\"BashOperator\"");
-	assert_json_eq(prop(d, "downstream_task_ids"), "[\"publish_orders\"]");
-	assert_json_eq(json_object_get(d, "owners"), "[\"data-eng\"]");
-	assert_true(linked(d, "downstream", publish, "lineage"));
+	d = tc_entity(cat, extract);
+	assert_string_equal(tc_str(d, "subtype"), "task");
+	assert_string_equal(tc_str(d, "display_name"), "extract_orders");
+	tc_assert_json_eq(tc_prop(d, "operator"), "\"BashOperator\"");
+	tc_assert_json_eq(tc_prop(d, "downstream_task_ids"), "[\"publish_orders\"]");
+	tc_assert_json_eq(json_object_get(d, "owners"), "[\"data-eng\"]");
+	assert_true(tc_linked(d, "downstream", publish, "lineage"));
 	json_decref(d);
-	d = entity(cat, publish);
-	assert_json_eq(prop(d, "operator"), "\"PythonOperator\"");
+	d = tc_entity(cat, publish);
+	tc_assert_json_eq(tc_prop(d, "operator"), "\"PythonOperator\"");
 	json_decref(d);
 
 	/* the datasets: producer task -> dataset -> consumer DAG */
 	snprintf(orders, sizeof(orders), "dataset:s3://demo-bucket:raw/orders.parquet");
-	d = entity(cat, orders);
-	assert_string_equal(str(d, "namespace"), "s3://demo-bucket");
-	assert_string_equal(str(d, "name"), "raw/orders.parquet");
-	assert_string_equal(str(d, "platform"), "s3");
-	assert_json_eq(prop(d, "airflow_uri"), "\"s3://demo-bucket/raw/orders.parquet\"");
-	assert_json_eq(prop(d, "extra"), "{\"format\": \"parquet\"}");
-	assert_true(linked(d, "upstream", publish, "lineage"));
-	assert_true(linked(d, "downstream", consumer, "lineage"));
+	d = tc_entity(cat, orders);
+	assert_string_equal(tc_str(d, "namespace"), "s3://demo-bucket");
+	assert_string_equal(tc_str(d, "name"), "raw/orders.parquet");
+	assert_string_equal(tc_str(d, "platform"), "s3");
+	tc_assert_json_eq(tc_prop(d, "airflow_uri"), "\"s3://demo-bucket/raw/orders.parquet\"");
+	tc_assert_json_eq(tc_prop(d, "extra"), "{\"format\": \"parquet\"}");
+	assert_true(tc_linked(d, "upstream", publish, "lineage"));
+	assert_true(tc_linked(d, "downstream", consumer, "lineage"));
 	json_decref(d);
-	d = entity(cat, "dataset:s3://demo-bucket:reports/daily_revenue.csv");
-	assert_true(linked(d, "upstream", mid("job", "consumer_reporting.build_report"), "lineage"));
+	d = tc_entity(cat, "dataset:s3://demo-bucket:reports/daily_revenue.csv");
+	assert_true(tc_linked(d, "upstream", mid("job", "consumer_reporting.build_report"), "lineage"));
 	json_decref(d);
 	/* one lineage path: extract_orders -> publish_orders -> orders.parquet -> consumer_reporting */
 	assert_true(in_lineage(cat, extract, LINEAGE_DOWNSTREAM, 3, consumer, 3));
 	assert_true(in_lineage(cat, orders, LINEAGE_BOTH, 1, publish, -1));
 
 	/* the webserver */
-	d = entity(cat, mid("service", "server"));
-	assert_json_eq(prop(d, "version"), "\"2.5.3\"");
-	assert_json_eq(prop(d, "api"), "\"v1\"");
+	d = tc_entity(cat, mid("service", "server"));
+	tc_assert_json_eq(tc_prop(d, "version"), "\"2.5.3\"");
+	tc_assert_json_eq(tc_prop(d, "api"), "\"v1\"");
 	json_decref(d);
 	catalog_close(cat);
 
 	/* the tile */
 	tile = json_object_get(batch, "tile");
 	num = json_object_get(tile, "numbers");
-	assert_string_equal(str(tile, "status"), "up");
-	assert_json_eq(num, "{\"version\": \"2.5.3\", \"dags\": 2, \"paused\": 0, \"tasks\": 3, "
+	assert_string_equal(tc_str(tile, "status"), "up");
+	tc_assert_json_eq(num, "{\"version\": \"2.5.3\", \"dags\": 2, \"paused\": 0, \"tasks\": 3, "
 			    "\"datasets\": 2, \"failed_runs\": 0, \"import_errors\": 0, "
 			    "\"scheduler\": \"healthy\", \"metadatabase\": \"healthy\", "
 			    "\"heartbeat\": \"2026-11-21T17:51:33.968Z\"}");
-	assert_string_equal(str(json_object_get(batch, "run"), "status"), "ok");
+	assert_string_equal(tc_str(json_object_get(batch, "run"), "status"), "ok");
 	json_decref(batch);
 
 	/* the requests: paging by limit/offset, recent runs newest first, basic auth */
@@ -477,7 +265,7 @@ static void test_unauthorized(void **state)
 	char *etext = NULL, *before, *after;
 	(void)state;
 
-	before = export_text();
+	before = tc_export_text(td.data_dir);
 	write_config(replay_url(srv), "request_timeout = 5");
 	assert_int_equal(collect(NULL, &etext), 1);
 	if (!strstr(etext, "airflow: cannot read DAGs from 127.0.0.1:") ||
@@ -489,7 +277,7 @@ static void test_unauthorized(void **state)
 	assert_non_null(strstr(etext, "status 401"));
 	assert_null(strstr(etext, "wrong-pw"));
 	free(etext);
-	after = export_text();
+	after = tc_export_text(td.data_dir);
 	assert_string_equal(before, after);
 	free(before);
 	free(after);
@@ -522,7 +310,7 @@ static void test_health_and_failed_runs(void **state)
 	/* a 500 whose JSON says healthy: up (the status says nothing) */
 	route_json("/api/v1/health", 500, recorded("health.json"));
 	tile = crawl_tile();
-	assert_string_equal(str(tile, "status"), "up");
+	assert_string_equal(tc_str(tile, "status"), "up");
 	json_decref(tile);
 
 	/* a 200 whose JSON says the scheduler is unhealthy: degraded */
@@ -530,9 +318,9 @@ static void test_health_and_failed_runs(void **state)
 	json_object_set_new(json_object_get(doc, "scheduler"), "status", json_string("unhealthy"));
 	route_json("/api/v1/health", 200, doc);
 	tile = crawl_tile();
-	assert_string_equal(str(tile, "status"), "degraded");
-	assert_string_equal(str(json_object_get(tile, "numbers"), "scheduler"), "unhealthy");
-	assert_non_null(strstr(str(tile, "description"), "unhealthy: scheduler unhealthy"));
+	assert_string_equal(tc_str(tile, "status"), "degraded");
+	assert_string_equal(tc_str(json_object_get(tile, "numbers"), "scheduler"), "unhealthy");
+	assert_non_null(strstr(tc_str(tile, "description"), "unhealthy: scheduler unhealthy"));
 	json_decref(tile);
 
 	/* the metadatabase unhealthy: down */
@@ -540,7 +328,7 @@ static void test_health_and_failed_runs(void **state)
 	json_object_set_new(json_object_get(doc, "metadatabase"), "status", json_string("unhealthy"));
 	route_json("/api/v1/health", 200, doc);
 	tile = crawl_tile();
-	assert_string_equal(str(tile, "status"), "down");
+	assert_string_equal(tc_str(tile, "status"), "down");
 	json_decref(tile);
 	route_json("/api/v1/health", 200, recorded("health.json"));
 
@@ -550,14 +338,14 @@ static void test_health_and_failed_runs(void **state)
 			    json_string("failed"));
 	route_json("/api/v1/dags/producer_orders/dagRuns", 200, doc);
 	tile = crawl_tile();
-	assert_string_equal(str(tile, "status"), "up");
-	assert_json_eq(json_object_get(json_object_get(tile, "numbers"), "failed_runs"), "1");
-	assert_non_null(strstr(str(tile, "description"), "failed runs in producer_orders"));
+	assert_string_equal(tc_str(tile, "status"), "up");
+	tc_assert_json_eq(json_object_get(json_object_get(tile, "numbers"), "failed_runs"), "1");
+	assert_non_null(strstr(tc_str(tile, "description"), "failed runs in producer_orders"));
 	json_decref(tile);
-	cat = open_catalog();
-	d = entity(cat, mid("job", "producer_orders"));
-	assert_json_eq(prop(d, "last_run_state"), "\"failed\"");
-	assert_json_eq(prop(d, "recent_runs"), "{\"failed\": 1, \"success\": 1}");
+	cat = tc_open_catalog(td.data_dir);
+	d = tc_entity(cat, mid("job", "producer_orders"));
+	tc_assert_json_eq(tc_prop(d, "last_run_state"), "\"failed\"");
+	tc_assert_json_eq(tc_prop(d, "recent_runs"), "{\"failed\": 1, \"success\": 1}");
 	json_decref(d);
 	catalog_close(cat);
 	route_json("/api/v1/dags/producer_orders/dagRuns", 200,
@@ -590,10 +378,10 @@ static void test_bad_peers(void **state)
 
 	write_config(replay_url(srv), CREDS ", request_timeout = 1");
 	assert_int_equal(collect(NULL, NULL), 0);
-	before = export_text();
+	before = tc_export_text(td.data_dir);
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		long long t0 = now_ms();
+		long long t0 = tc_now_ms();
 		int rc;
 
 		replay_fault(srv, cases[i].fault, cases[i].match, 300);
@@ -603,11 +391,11 @@ static void test_bad_peers(void **state)
 		    !strstr(etext, cases[i].reason))
 			fail_msg("%s: exit %d, wanted 1 with '%s':\n%s", cases[i].what, rc,
 				 cases[i].reason, etext ? etext : "");
-		if (now_ms() - t0 > 15000)
-			fail_msg("%s: the failed run took %lld ms", cases[i].what, now_ms() - t0);
+		if (tc_now_ms() - t0 > 15000)
+			fail_msg("%s: the failed run took %lld ms", cases[i].what, tc_now_ms() - t0);
 		free(etext);
 		etext = NULL;
-		after = export_text();
+		after = tc_export_text(td.data_dir);
 		if (strcmp(before, after) != 0)
 			fail_msg("%s: the catalog changed", cases[i].what);
 		free(after);
@@ -628,7 +416,7 @@ static void test_bad_peers(void **state)
 		    !strstr(etext, "connection refused"))
 			fail_msg("refused: %s", etext);
 		free(etext);
-		after = export_text();
+		after = tc_export_text(td.data_dir);
 		assert_string_equal(before, after);
 		free(after);
 	}
@@ -639,13 +427,13 @@ static void test_bad_peers(void **state)
 
 static void test_lua_tests(void **state)
 {
-	const char *argv[] = { bin(), "plugin", "test", "lua/collectors/airflow_test.lua", NULL };
+	const char *argv[] = { tc_bin(), "plugin", "test", "lua/collectors/airflow_test.lua", NULL };
 	char *text;
 	int rc;
 	(void)state;
 
-	rc = run_bounded(argv, out_path, err_path, RUN_MS);
-	text = slurp(out_path);
+	rc = tc_run(argv, NULL, NULL, td.out_path, td.err_path, RUN_MS);
+	text = tc_slurp(td.out_path);
 	assert_non_null(text);
 	if (rc != 0 || strstr(text, "not ok") || !strstr(text, " passed, 0 failed"))
 		fail_msg("terrarium plugin test exited %d:\n%s", rc, text);
