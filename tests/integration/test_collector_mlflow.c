@@ -26,21 +26,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "catalog/lineage.h"
+#include "tests/lib/collect.h"
 #include "tests/lib/replay.h"
 
 #define FIXTURES "../shared/fixtures/mlflow"
@@ -48,124 +41,15 @@
 #define RUN_ID "4a6fd7b2525c4fc88b36a774adecf363"
 
 static struct replay_server *srv;
-static char dir[256];
-static char data_dir[300];
+static struct tc_dirs td;      /* the temporary directory, the data dir, outputs */
 static char cfg_path[300];
 static char ns[64];            /* "mlflow://127.0.0.1:PORT" */
-static char out_path[300], err_path[300];
-
-/* --- processes ---------------------------------------------------------------------- */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Run ARGV with stdout into OUT_FILE and stderr into ERR_FILE, at most
- * LIMIT_MS (then killed).  The exit status, or -1. */
-static int run_bounded(const char *const *argv, const char *out_file, const char *err_file,
-		       long limit_ms)
-{
-	long long deadline = now_ms() + limit_ms;
-	int status = 0, fd;
-	pid_t pid, w;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		fd = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 1);
-		close(fd);
-		fd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 2);
-		close(fd);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	for (;;) {
-		w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0)
-			return -1;
-		if (now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			fprintf(stderr, "%s: killed after %ld ms\n", argv[0], limit_ms);
-			return -1;
-		}
-		struct timespec ts = { 0, 20 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		if (buf)
-			buf[n] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
-static const char *bin(void)
-{
-	const char *b = getenv("TERRARIUM_BIN");
-
-	return b && *b ? b : "build/terrarium";
-}
 
 /* `terrarium collect mlflow --json --config CFG_PATH --data DATA_DIR`: the exit
  * status; *OUT and *ERRTEXT (may be NULL) get stdout and stderr, malloc'd. */
 static int collect(char **out, char **errtext)
 {
-	const char *argv[] = { bin(), "collect", "mlflow", "--json", "--config", cfg_path, "--data",
-			       data_dir, NULL };
-	int rc = run_bounded(argv, out_path, err_path, RUN_MS);
-	char *text = slurp(out_path), *etext = slurp(err_path);
-
-	if (getenv("TEST_VERBOSE"))
-		fprintf(stderr, "terrarium collect mlflow exited %d:\n%s\n", rc, etext ? etext : "");
-	if (out)
-		*out = text;
-	else
-		free(text);
-	if (errtext)
-		*errtext = etext;
-	else
-		free(etext);
-	return rc;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
+	return tc_collect(&td, "mlflow", cfg_path, RUN_MS, out, errtext);
 }
 
 /* The config: the replay server's URL plus EXTRA keys (Lua). */
@@ -179,115 +63,13 @@ static void write_config(const char *url, const char *extra)
 		 "  mlflow = { timeout = 50, url = \"%s\", %s },\n"
 		 "}\n",
 		 url, extra ? extra : "");
-	write_file(cfg_path, text);
+	tc_write_file(cfg_path, text);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* --- the catalog -------------------------------------------------------------------- */
-
-static struct catalog *open_catalog(void)
-{
-	char path[400], err[256] = "";
-	struct catalog *cat;
-
-	snprintf(path, sizeof(path), "%s/catalog.db", data_dir);
-	cat = catalog_open(path, err, sizeof(err));
-	if (!cat)
-		fail_msg("cannot open %s: %s", path, err);
-	return cat;
-}
-
-/* "KIND:mlflow://127.0.0.1:PORT:NAME" (one of 8 rotating buffers). */
+/* "KIND:mlflow://127.0.0.1:PORT:NAME". */
 static const char *mid(const char *kind, const char *name)
 {
-	static char ids[8][CATALOG_ID_MAX + 1];
-	static int next;
-	char *id = ids[next++ % 8];
-
-	snprintf(id, CATALOG_ID_MAX + 1, "%s:%s:%s", kind, ns, name);
-	return id;
-}
-
-static json_t *entity(struct catalog *cat, const char *id)
-{
-	json_t *doc = NULL;
-	int rc = catalog_entity_get(cat, id, &doc);
-
-	if (rc != 0)
-		fail_msg("entity '%s' not in the catalog (%d)", id, rc);
-	return doc;
-}
-
-static const char *str(const json_t *obj, const char *key)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	if (!json_is_string(v))
-		fail_msg("'%s' is not a string", key);
-	return json_string_value(v);
-}
-
-static json_t *prop(const json_t *doc, const char *key)
-{
-	return json_object_get(json_object_get(doc, "properties"), key);
-}
-
-static json_t *field(const json_t *doc, const char *name)
-{
-	size_t i;
-	json_t *f;
-
-	json_array_foreach(json_object_get(doc, "fields"), i, f)
-		if (strcmp(str(f, "name"), name) == 0)
-			return f;
-	fail_msg("no field '%s' in %s", name, str(doc, "id"));
-	return NULL;
-}
-
-static int linked(const json_t *doc, const char *key, const char *id, const char *kind)
-{
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(json_object_get(doc, key), i, e)
-		if (strcmp(str(e, "id"), id) == 0 && strcmp(str(e, "kind"), kind) == 0)
-			return 1;
-	return 0;
-}
-
-static void assert_json_eq(const json_t *got, const char *want_text)
-{
-	json_t *want = json_loads(want_text, JSON_DECODE_ANY, NULL);
-
-	assert_non_null(want);
-	if (!json_equal(got, want)) {
-		char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-		fail_msg("expected %s, got %s", want_text, g ? g : "(nothing)");
-	}
-	json_decref(want);
-}
-
-/* The whole catalog as catalog_export() writes it (malloc'd). */
-static char *export_text(void)
-{
-	struct catalog *cat = open_catalog();
-	char err[256] = "", *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	assert_non_null(f);
-	if (catalog_export(cat, f, err, sizeof(err)) < 0)
-		fail_msg("export: %s", err);
-	fclose(f);
-	catalog_close(cat);
-	return buf;
+	return tc_id(kind, ns, name);
 }
 
 /* --- setup ---------------------------------------------------------------------------- */
@@ -298,15 +80,10 @@ static int setup(void **state)
 	char err[512] = "";
 	(void)state;
 
-	snprintf(dir, sizeof(dir), "/tmp/terrarium-mlflow-XXXXXX");
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+	if (tc_dirs_make(&td, "mlflow") < 0)
 		return -1;
-	}
-	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
-	snprintf(out_path, sizeof(out_path), "%s/collect.out", dir);
-	snprintf(err_path, sizeof(err_path), "%s/collect.err", dir);
-	snprintf(cfg_path, sizeof(cfg_path), "%s/terrarium.lua", dir);
+	td.quiet = 1;
+	snprintf(cfg_path, sizeof(cfg_path), "%s/terrarium.lua", td.dir);
 	srv = replay_start(&rc, err, sizeof(err));
 	if (!srv) {
 		fprintf(stderr, "%s\n", err);
@@ -322,8 +99,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	replay_stop(srv);
-	if (dir[0] && !getenv("TEST_KEEP"))
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tc_dirs_remove(&td);
 	return 0;
 }
 
@@ -346,70 +122,70 @@ static void test_crawl(void **state)
 	if (!batch)
 		fail_msg("`terrarium collect --json` printed no JSON:\n%s", out);
 	free(out);
-	cat = open_catalog();
+	cat = tc_open_catalog(td.data_dir);
 
 	/* experiments */
-	d = entity(cat, mid("job", "experiments/1"));
-	assert_string_equal(str(d, "subtype"), "experiment");
-	assert_string_equal(str(d, "platform"), "mlflow");
-	assert_string_equal(str(d, "display_name"), "collector-demo");
-	assert_json_eq(prop(d, "tags"), "{\"team\": \"data-platform\"}");
-	assert_json_eq(prop(d, "artifact_location"), "\"mlflow-artifacts:/1\"");
+	d = tc_entity(cat, mid("job", "experiments/1"));
+	assert_string_equal(tc_str(d, "subtype"), "experiment");
+	assert_string_equal(tc_str(d, "platform"), "mlflow");
+	assert_string_equal(tc_str(d, "display_name"), "collector-demo");
+	tc_assert_json_eq(tc_prop(d, "tags"), "{\"team\": \"data-platform\"}");
+	tc_assert_json_eq(tc_prop(d, "artifact_location"), "\"mlflow-artifacts:/1\"");
 	json_decref(d);
-	d = entity(cat, mid("job", "experiments/0"));
-	assert_string_equal(str(d, "display_name"), "Default");
+	d = tc_entity(cat, mid("job", "experiments/0"));
+	assert_string_equal(tc_str(d, "display_name"), "Default");
 	json_decref(d);
 
 	/* the run: params, metrics, tags, status, duration, owner */
 	snprintf(run_id, sizeof(run_id), "%s", mid("job", "experiments/1/runs/" RUN_ID));
-	d = entity(cat, run_id);
-	assert_string_equal(str(d, "subtype"), "run");
-	assert_string_equal(str(d, "display_name"), "train-logreg");
-	assert_json_eq(prop(d, "params"), "{\"C\": \"1.0\", \"solver\": \"lbfgs\"}");
-	assert_json_eq(prop(d, "metrics"), "{\"loss\": 0.4, \"accuracy\": 0.75}");
-	assert_json_eq(prop(d, "tags"), "{\"stage\": \"dev\"}");
-	assert_json_eq(prop(d, "status"), "\"FINISHED\"");
-	assert_json_eq(prop(d, "duration_s"), "0.635");
-	assert_json_eq(prop(d, "start_time"), "\"2026-11-21T17:44:02.394Z\"");
-	assert_json_eq(prop(d, "source_name"), "\"populate_mlflow.py\"");
-	assert_json_eq(json_object_get(d, "owners"), "[\"root\"]");
-	assert_true(linked(d, "upstream", mid("job", "experiments/1"), "relationship"));
+	d = tc_entity(cat, run_id);
+	assert_string_equal(tc_str(d, "subtype"), "run");
+	assert_string_equal(tc_str(d, "display_name"), "train-logreg");
+	tc_assert_json_eq(tc_prop(d, "params"), "{\"C\": \"1.0\", \"solver\": \"lbfgs\"}");
+	tc_assert_json_eq(tc_prop(d, "metrics"), "{\"loss\": 0.4, \"accuracy\": 0.75}");
+	tc_assert_json_eq(tc_prop(d, "tags"), "{\"stage\": \"dev\"}");
+	tc_assert_json_eq(tc_prop(d, "status"), "\"FINISHED\"");
+	tc_assert_json_eq(tc_prop(d, "duration_s"), "0.635");
+	tc_assert_json_eq(tc_prop(d, "start_time"), "\"2026-11-21T17:44:02.394Z\"");
+	tc_assert_json_eq(tc_prop(d, "source_name"), "\"populate_mlflow.py\"");
+	tc_assert_json_eq(json_object_get(d, "owners"), "[\"root\"]");
+	assert_true(tc_linked(d, "upstream", mid("job", "experiments/1"), "relationship"));
 	json_decref(d);
 
 	/* the dataset it used, named from its source URI, with its schema */
 	snprintf(ds_id, sizeof(ds_id), "dataset:file:/srv/ml/data/train.csv");
-	d = entity(cat, ds_id);
-	assert_string_equal(str(d, "namespace"), "file");
-	assert_string_equal(str(d, "name"), "/srv/ml/data/train.csv");
-	assert_string_equal(str(d, "platform"), "file");
-	assert_string_equal(str(d, "display_name"), "train-data");
-	assert_json_eq(prop(d, "digest"), "\"3345df87\"");
-	assert_json_eq(prop(d, "profile"), "{\"num_rows\": 4, \"num_elements\": 12}");
+	d = tc_entity(cat, ds_id);
+	assert_string_equal(tc_str(d, "namespace"), "file");
+	assert_string_equal(tc_str(d, "name"), "/srv/ml/data/train.csv");
+	assert_string_equal(tc_str(d, "platform"), "file");
+	assert_string_equal(tc_str(d, "display_name"), "train-data");
+	tc_assert_json_eq(tc_prop(d, "digest"), "\"3345df87\"");
+	tc_assert_json_eq(tc_prop(d, "profile"), "{\"num_rows\": 4, \"num_elements\": 12}");
 	assert_int_equal(json_array_size(json_object_get(d, "fields")), 3);
-	f = field(d, "y");
-	assert_string_equal(str(f, "type"), "long");
+	f = tc_field(d, "y");
+	assert_string_equal(tc_str(f, "type"), "long");
 	assert_true(json_is_false(json_object_get(f, "nullable")));
-	assert_string_equal(str(field(d, "x1"), "type"), "double");
-	assert_true(linked(d, "downstream", run_id, "lineage"));
+	assert_string_equal(tc_str(tc_field(d, "x1"), "type"), "double");
+	assert_true(tc_linked(d, "downstream", run_id, "lineage"));
 	json_decref(d);
 
 	/* the registered model and its version */
 	snprintf(model_id, sizeof(model_id), "%s", mid("model", "models/collector-demo-model"));
 	snprintf(ver_id, sizeof(ver_id), "%s", mid("model", "models/collector-demo-model/1"));
-	d = entity(cat, model_id);
-	assert_string_equal(str(d, "subtype"), "registered_model");
-	assert_json_eq(prop(d, "aliases"), "{\"champion\": \"1\"}");
-	assert_json_eq(prop(d, "tags"), "{\"owner\": \"alice\"}");
+	d = tc_entity(cat, model_id);
+	assert_string_equal(tc_str(d, "subtype"), "registered_model");
+	tc_assert_json_eq(tc_prop(d, "aliases"), "{\"champion\": \"1\"}");
+	tc_assert_json_eq(tc_prop(d, "tags"), "{\"owner\": \"alice\"}");
 	json_decref(d);
-	d = entity(cat, ver_id);
-	assert_string_equal(str(d, "kind"), "model");
-	assert_string_equal(str(d, "subtype"), "model_version");
-	assert_json_eq(prop(d, "stage"), "\"None\"");
-	assert_json_eq(prop(d, "status"), "\"READY\"");
-	assert_json_eq(prop(d, "aliases"), "[\"champion\"]");
-	assert_json_eq(prop(d, "run_id"), "\"" RUN_ID "\"");
-	assert_true(linked(d, "upstream", run_id, "lineage"));
-	assert_true(linked(d, "upstream", model_id, "relationship"));
+	d = tc_entity(cat, ver_id);
+	assert_string_equal(tc_str(d, "kind"), "model");
+	assert_string_equal(tc_str(d, "subtype"), "model_version");
+	tc_assert_json_eq(tc_prop(d, "stage"), "\"None\"");
+	tc_assert_json_eq(tc_prop(d, "status"), "\"READY\"");
+	tc_assert_json_eq(tc_prop(d, "aliases"), "[\"champion\"]");
+	tc_assert_json_eq(tc_prop(d, "run_id"), "\"" RUN_ID "\"");
+	assert_true(tc_linked(d, "upstream", run_id, "lineage"));
+	assert_true(tc_linked(d, "upstream", model_id, "relationship"));
 	json_decref(d);
 
 	/* one lineage path: dataset -> run -> model version */
@@ -432,10 +208,10 @@ static void test_crawl(void **state)
 	/* the tile */
 	tile = json_object_get(batch, "tile");
 	num = json_object_get(tile, "numbers");
-	assert_string_equal(str(tile, "status"), "up");
-	assert_json_eq(num, "{\"experiments\": 2, \"runs\": 1, \"failed_runs\": 0, \"models\": 1, "
+	assert_string_equal(tc_str(tile, "status"), "up");
+	tc_assert_json_eq(num, "{\"experiments\": 2, \"runs\": 1, \"failed_runs\": 0, \"models\": 1, "
 			    "\"versions\": 1, \"health\": \"OK\"}");
-	assert_string_equal(str(json_object_get(batch, "run"), "status"), "ok");
+	assert_string_equal(tc_str(json_object_get(batch, "run"), "status"), "ok");
 	json_decref(batch);
 
 	/* the requests: the methods MLflow wants, and paging by token */
@@ -451,7 +227,7 @@ static void test_crawl(void **state)
 		n_exp_posts++;
 		json_t *body = json_loads(rq.body, 0, NULL);
 		assert_non_null(body);
-		assert_json_eq(json_object_get(body, "max_results"), "1");
+		tc_assert_json_eq(json_object_get(body, "max_results"), "1");
 		/* the second page is asked for with the token the first answer gave */
 		if (n_exp_posts == 2 &&
 		    json_equal(json_object_get(body, "page_token"), tok))
@@ -532,10 +308,10 @@ static void test_bad_peers(void **state)
 	/* a good crawl first, so that a failed run has something to keep */
 	write_config(replay_url(srv), "request_timeout = 1");
 	assert_int_equal(collect(NULL, NULL), 0);
-	before = export_text();
+	before = tc_export_text(td.data_dir);
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		long long t0 = now_ms();
+		long long t0 = tc_now_ms();
 		int rc;
 
 		replay_fault(srv, cases[i].fault, cases[i].match, 300);
@@ -546,11 +322,11 @@ static void test_bad_peers(void **state)
 			fail_msg("%s: exit %d, wanted 1 with '%s':\n%s", cases[i].what, rc,
 				 cases[i].reason, etext ? etext : "");
 		/* within its timeout: one or two requests of 1 s, plus start-up */
-		if (now_ms() - t0 > 15000)
-			fail_msg("%s: the failed run took %lld ms", cases[i].what, now_ms() - t0);
+		if (tc_now_ms() - t0 > 15000)
+			fail_msg("%s: the failed run took %lld ms", cases[i].what, tc_now_ms() - t0);
 		free(etext);
 		etext = NULL;
-		after = export_text();
+		after = tc_export_text(td.data_dir);
 		if (strcmp(before, after) != 0)
 			fail_msg("%s: the catalog changed", cases[i].what);
 		free(after);
@@ -571,7 +347,7 @@ static void test_bad_peers(void **state)
 		    !strstr(etext, "connection refused"))
 			fail_msg("refused: %s", etext);
 		free(etext);
-		after = export_text();
+		after = tc_export_text(td.data_dir);
 		assert_string_equal(before, after);
 		free(after);
 	}
@@ -582,13 +358,13 @@ static void test_bad_peers(void **state)
 
 static void test_lua_tests(void **state)
 {
-	const char *argv[] = { bin(), "plugin", "test", "lua/collectors/mlflow_test.lua", NULL };
+	const char *argv[] = { tc_bin(), "plugin", "test", "lua/collectors/mlflow_test.lua", NULL };
 	char *text;
 	int rc;
 	(void)state;
 
-	rc = run_bounded(argv, out_path, err_path, RUN_MS);
-	text = slurp(out_path);
+	rc = tc_run(argv, NULL, NULL, td.out_path, td.err_path, RUN_MS);
+	text = tc_slurp(td.out_path);
 	assert_non_null(text);
 	if (rc != 0 || strstr(text, "not ok") || !strstr(text, " passed, 0 failed"))
 		fail_msg("terrarium plugin test exited %d:\n%s", rc, text);
