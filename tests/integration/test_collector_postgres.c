@@ -24,22 +24,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "tests/lib/collect.h"
 #include "tests/lib/pg.h"
 
 #define SCHEMA_SQL "tests/data/postgres/schema.sql"
@@ -48,95 +41,11 @@
 
 static struct pg_test_server pg;
 static int pg_up;
-static char dir[256];          /* temporary: config files, outputs, the data dir */
-static char data_dir[300];
+static struct tc_dirs td;      /* the temporary directory, the data dir, outputs */
 static char cfg_super[300], cfg_reader[300];
 static char ns[64];            /* "postgres://127.0.0.1:PORT" */
-static char out_path[300];     /* the last run's stdout */
-static char err_path[300];     /* the last run's stderr */
 
 /* --- processes ---------------------------------------------------------------------- */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Run ARGV with stdout into OUT_FILE and stderr into ERR_FILE (the same file
- * when ERR_FILE is NULL), at most LIMIT_MS.  Returns the exit status, or -1
- * when it could not start, was killed by a signal, or ran too long (it is
- * killed then).
- */
-static int run_bounded(const char *const *argv, const char *out_file, const char *err_file,
-		       long limit_ms)
-{
-	long long deadline = now_ms() + limit_ms;
-	int status = 0, fd;
-	pid_t pid, w;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		fd = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 1);
-		if (err_file) {
-			close(fd);
-			fd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-			if (fd < 0)
-				_exit(126);
-		}
-		dup2(fd, 2);
-		close(fd);
-		execv(argv[0], (char *const *)argv);
-		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	for (;;) {
-		w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0)
-			return -1;
-		if (now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			fprintf(stderr, "%s: killed after %ld ms\n", argv[0], limit_ms);
-			return -1;
-		}
-		struct timespec ts = { 0, 20 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		if (buf)
-			buf[n] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
 
 /*
  * `terrarium collect postgres --json --config CFG --data DATA_DIR`: the exit
@@ -148,27 +57,7 @@ static char *slurp(const char *path)
  */
 static int collect(const char *cfg, char **out, char **errtext)
 {
-	const char *bin = getenv("TERRARIUM_BIN");
-	int rc;
-
-	if (!bin || !*bin)
-		bin = "build/terrarium";
-	const char *argv[] = { bin, "collect", "postgres", "--json", "--config", cfg, "--data",
-			       data_dir, NULL };
-	rc = run_bounded(argv, out_path, err_path, RUN_MS);
-	char *text = slurp(out_path), *etext = slurp(err_path);
-	if (rc != 0 || getenv("TEST_VERBOSE"))
-		fprintf(stderr, "terrarium collect (%s) exited %d:\n%s\n", cfg, rc,
-			etext ? etext : "(no output)");
-	if (out)
-		*out = text;
-	else
-		free(text);
-	if (errtext)
-		*errtext = etext;
-	else
-		free(etext);
-	return rc;
+	return tc_collect(&td, "postgres", cfg, RUN_MS, out, errtext);
 }
 
 /* Run SQL in database DB as the superuser. */
@@ -189,15 +78,6 @@ static void exec_in(const char *db, const char *sql)
 	PQfinish(c);
 }
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-}
-
 /* A config for the collector connecting as USER. */
 static void write_config(const char *path, const char *user)
 {
@@ -210,116 +90,15 @@ static void write_config(const char *path, const char *user)
 		 "               dsn = \"host=127.0.0.1 port=%d user=%s dbname=postgres\" },\n"
 		 "}\n",
 		 pg.port, user);
-	write_file(path, text);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	tc_write_file(path, text);
 }
 
 /* --- the catalog -------------------------------------------------------------------- */
 
-static struct catalog *open_catalog(void)
-{
-	char path[400], err[256] = "";
-	struct catalog *cat;
-
-	snprintf(path, sizeof(path), "%s/catalog.db", data_dir);
-	cat = catalog_open(path, err, sizeof(err));
-	if (!cat)
-		fail_msg("cannot open %s: %s", path, err);
-	return cat;
-}
-
 /* The id of dataset NAME (db.schema.table) on the test server. */
 static const char *ds(const char *name)
 {
-	static char ids[8][CATALOG_ID_MAX + 1];
-	static int next;
-	char *id = ids[next++ % 8];
-
-	snprintf(id, CATALOG_ID_MAX + 1, "dataset:%s:%s", ns, name);
-	return id;
-}
-
-static json_t *entity(struct catalog *cat, const char *id)
-{
-	json_t *doc = NULL;
-	int rc = catalog_entity_get(cat, id, &doc);
-
-	if (rc != 0)
-		fail_msg("entity '%s' not in the catalog (%d)", id, rc);
-	return doc;
-}
-
-static const char *str(const json_t *obj, const char *key)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	if (!json_is_string(v))
-		fail_msg("'%s' is not a string", key);
-	return json_string_value(v);
-}
-
-static json_t *prop(const json_t *doc, const char *key)
-{
-	return json_object_get(json_object_get(doc, "properties"), key);
-}
-
-static json_t *field(const json_t *doc, const char *name)
-{
-	size_t i;
-	json_t *f;
-
-	json_array_foreach(json_object_get(doc, "fields"), i, f)
-		if (strcmp(str(f, "name"), name) == 0)
-			return f;
-	fail_msg("no field '%s' in %s", name, str(doc, "id"));
-	return NULL;
-}
-
-/* Whether DOC's KEY ("upstream"/"downstream") list holds ID with edge KIND. */
-static int linked(const json_t *doc, const char *key, const char *id, const char *kind)
-{
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(json_object_get(doc, key), i, e)
-		if (strcmp(str(e, "id"), id) == 0 && strcmp(str(e, "kind"), kind) == 0)
-			return 1;
-	return 0;
-}
-
-static void assert_json_eq(const json_t *got, const char *want_text)
-{
-	json_t *want = json_loads(want_text, JSON_DECODE_ANY, NULL);
-
-	assert_non_null(want);
-	if (!json_equal(got, want)) {
-		char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-		fail_msg("expected %s, got %s", want_text, g ? g : "(nothing)");
-	}
-	json_decref(want);
-}
-
-/* The whole catalog as catalog_export() writes it (malloc'd). */
-static char *export_text(void)
-{
-	struct catalog *cat = open_catalog();
-	char err[256] = "", *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	assert_non_null(f);
-	if (catalog_export(cat, f, err, sizeof(err)) < 0)
-		fail_msg("export: %s", err);
-	fclose(f);
-	catalog_close(cat);
-	return buf;
+	return tc_id("dataset", ns, name);
 }
 
 /* The edge SRC -> DST of KIND from the export (new reference), or NULL. */
@@ -332,8 +111,8 @@ static json_t *export_edge(const char *text, const char *src, const char *dst, c
 		size_t n = end ? (size_t)(end - line) : strlen(line);
 		json_t *j = json_loadb(line, n, 0, NULL);
 
-		if (j && strcmp(str(j, "type"), "edge") == 0 && strcmp(str(j, "src"), src) == 0 &&
-		    strcmp(str(j, "dst"), dst) == 0 && strcmp(str(j, "kind"), kind) == 0)
+		if (j && strcmp(tc_str(j, "type"), "edge") == 0 && strcmp(tc_str(j, "src"), src) == 0 &&
+		    strcmp(tc_str(j, "dst"), dst) == 0 && strcmp(tc_str(j, "kind"), kind) == 0)
 			return j;
 		json_decref(j);
 		line = end ? end + 1 : NULL;
@@ -364,16 +143,10 @@ static int setup(void **state)
 	char err[1024] = "", psql[300], log_path[400];
 	(void)state;
 
-	snprintf(dir, sizeof(dir), "/tmp/terrarium-pgcoll-XXXXXX");
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+	if (tc_dirs_make(&td, "pgcoll") < 0)
 		return -1;
-	}
-	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
-	snprintf(out_path, sizeof(out_path), "%s/collect.out", dir);
-	snprintf(err_path, sizeof(err_path), "%s/collect.err", dir);
-	snprintf(cfg_super, sizeof(cfg_super), "%s/super.lua", dir);
-	snprintf(cfg_reader, sizeof(cfg_reader), "%s/reader.lua", dir);
+	snprintf(cfg_super, sizeof(cfg_super), "%s/super.lua", td.dir);
+	snprintf(cfg_reader, sizeof(cfg_reader), "%s/reader.lua", td.dir);
 	if (pg_test_start(&pg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cannot start PostgreSQL: %s\n", err);
 		return -1;
@@ -381,11 +154,11 @@ static int setup(void **state)
 	pg_up = 1;
 	snprintf(ns, sizeof(ns), "postgres://127.0.0.1:%d", pg.port);
 	snprintf(psql, sizeof(psql), "%s/psql", pg.bindir);
-	snprintf(log_path, sizeof(log_path), "%s/psql.out", dir);
+	snprintf(log_path, sizeof(log_path), "%s/psql.out", td.dir);
 	const char *argv[] = { psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.dsn, "-f",
 			       SCHEMA_SQL, NULL };
-	if (run_bounded(argv, log_path, NULL, PSQL_MS) != 0) {
-		char *text = slurp(log_path);
+	if (tc_run(argv, NULL, NULL, log_path, NULL, PSQL_MS) != 0) {
+		char *text = tc_slurp(log_path);
 		fprintf(stderr, "loading %s failed:\n%s\n", SCHEMA_SQL, text ? text : "");
 		free(text);
 		return -1;
@@ -398,8 +171,7 @@ static int teardown(void **state)
 	(void)state;
 	if (pg_up)
 		pg_test_stop(&pg);
-	if (dir[0] && !getenv("TEST_KEEP"))
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tc_dirs_remove(&td);
 	return 0;
 }
 
@@ -418,118 +190,118 @@ static void test_crawl(void **state)
 	if (!batch)
 		fail_msg("`terrarium collect --json` printed no JSON:\n%s", out);
 	free(out);
-	cat = open_catalog();
+	cat = tc_open_catalog(td.data_dir);
 
 	/* a table: kind, subtype, platform, description, owner, rows, size, keys */
-	d = entity(cat, ds("shop.public.customers"));
-	assert_string_equal(str(d, "kind"), "dataset");
-	assert_string_equal(str(d, "namespace"), ns);
-	assert_string_equal(str(d, "name"), "shop.public.customers");
-	assert_string_equal(str(d, "subtype"), "table");
-	assert_string_equal(str(d, "platform"), "postgres");
-	assert_string_equal(str(d, "display_name"), "customers");
-	assert_string_equal(str(d, "description"), "People who bought something");
+	d = tc_entity(cat, ds("shop.public.customers"));
+	assert_string_equal(tc_str(d, "kind"), "dataset");
+	assert_string_equal(tc_str(d, "namespace"), ns);
+	assert_string_equal(tc_str(d, "name"), "shop.public.customers");
+	assert_string_equal(tc_str(d, "subtype"), "table");
+	assert_string_equal(tc_str(d, "platform"), "postgres");
+	assert_string_equal(tc_str(d, "display_name"), "customers");
+	assert_string_equal(tc_str(d, "description"), "People who bought something");
 	assert_false(json_is_true(json_object_get(d, "stale")));
-	assert_json_eq(prop(d, "owner"), "\"postgres\"");
-	assert_json_eq(json_object_get(d, "owners"), "[\"postgres\"]");
-	assert_json_eq(prop(d, "rows"), "120");
-	assert_true(json_integer_value(prop(d, "size_bytes")) >= 8192);
-	assert_json_eq(prop(d, "primary_key"), "[\"id\"]");
-	assert_json_eq(prop(d, "database"), "\"shop\"");
-	assert_json_eq(prop(d, "schema"), "\"public\"");
+	tc_assert_json_eq(tc_prop(d, "owner"), "\"postgres\"");
+	tc_assert_json_eq(json_object_get(d, "owners"), "[\"postgres\"]");
+	tc_assert_json_eq(tc_prop(d, "rows"), "120");
+	assert_true(json_integer_value(tc_prop(d, "size_bytes")) >= 8192);
+	tc_assert_json_eq(tc_prop(d, "primary_key"), "[\"id\"]");
+	tc_assert_json_eq(tc_prop(d, "database"), "\"shop\"");
+	tc_assert_json_eq(tc_prop(d, "schema"), "\"public\"");
 	assert_int_equal(json_array_size(json_object_get(d, "fields")), 4);
-	f = field(d, "id");
-	assert_string_equal(str(f, "type"), "integer");
+	f = tc_field(d, "id");
+	assert_string_equal(tc_str(f, "type"), "integer");
 	assert_true(json_is_false(json_object_get(f, "nullable")));
-	assert_json_eq(json_object_get(f, "ordinal"), "1");
-	assert_json_eq(json_object_get(json_object_get(f, "properties"), "primary_key"), "true");
-	f = field(d, "email");
-	assert_string_equal(str(f, "description"), "login and contact address");
+	tc_assert_json_eq(json_object_get(f, "ordinal"), "1");
+	tc_assert_json_eq(json_object_get(json_object_get(f, "properties"), "primary_key"), "true");
+	f = tc_field(d, "email");
+	assert_string_equal(tc_str(f, "description"), "login and contact address");
 	assert_true(json_is_false(json_object_get(f, "nullable")));
-	assert_json_eq(json_object_get(json_object_get(f, "properties"), "unique"), "true");
-	f = field(d, "name");
-	assert_string_equal(str(f, "type"), "character varying(100)");
+	tc_assert_json_eq(json_object_get(json_object_get(f, "properties"), "unique"), "true");
+	f = tc_field(d, "name");
+	assert_string_equal(tc_str(f, "type"), "character varying(100)");
 	assert_true(json_is_true(json_object_get(f, "nullable")));
-	f = field(d, "created_at");
-	assert_string_equal(str(f, "type"), "timestamp with time zone");
-	assert_json_eq(json_object_get(json_object_get(f, "properties"), "default"), "\"now()\"");
+	f = tc_field(d, "created_at");
+	assert_string_equal(tc_str(f, "type"), "timestamp with time zone");
+	tc_assert_json_eq(json_object_get(json_object_get(f, "properties"), "default"), "\"now()\"");
 	/* the order table points at it (foreign key) */
-	assert_true(linked(d, "upstream", ds("shop.sales.orders"), "relationship"));
+	assert_true(tc_linked(d, "upstream", ds("shop.sales.orders"), "relationship"));
 	json_decref(d);
 
 	/* another owner, an identity column, defaults, a column comment, a reference */
-	d = entity(cat, ds("shop.sales.orders"));
-	assert_string_equal(str(d, "description"), "One row per order");
-	assert_json_eq(prop(d, "owner"), "\"shop_owner\"");
-	assert_json_eq(prop(d, "rows"), "500");
-	assert_json_eq(json_object_get(json_object_get(field(d, "id"), "properties"), "identity"),
+	d = tc_entity(cat, ds("shop.sales.orders"));
+	assert_string_equal(tc_str(d, "description"), "One row per order");
+	tc_assert_json_eq(tc_prop(d, "owner"), "\"shop_owner\"");
+	tc_assert_json_eq(tc_prop(d, "rows"), "500");
+	tc_assert_json_eq(json_object_get(json_object_get(tc_field(d, "id"), "properties"), "identity"),
 		       "\"always\"");
-	f = field(d, "amount");
-	assert_string_equal(str(f, "type"), "numeric(12,2)");
-	assert_string_equal(str(f, "description"), "total in EUR");
-	assert_json_eq(json_object_get(json_object_get(f, "properties"), "default"), "\"0\"");
-	assert_json_eq(json_object_get(json_object_get(field(d, "status"), "properties"), "default"),
+	f = tc_field(d, "amount");
+	assert_string_equal(tc_str(f, "type"), "numeric(12,2)");
+	assert_string_equal(tc_str(f, "description"), "total in EUR");
+	tc_assert_json_eq(json_object_get(json_object_get(f, "properties"), "default"), "\"0\"");
+	tc_assert_json_eq(json_object_get(json_object_get(tc_field(d, "status"), "properties"), "default"),
 		       "\"'new'::text\"");
-	assert_true(json_is_true(json_object_get(field(d, "note"), "nullable")));
-	assert_json_eq(json_object_get(json_object_get(field(d, "customer_id"), "properties"),
+	assert_true(json_is_true(json_object_get(tc_field(d, "note"), "nullable")));
+	tc_assert_json_eq(json_object_get(json_object_get(tc_field(d, "customer_id"), "properties"),
 				       "references"),
 		       "\"shop.public.customers.id\"");
-	assert_true(linked(d, "downstream", ds("shop.public.customers"), "relationship"));
-	assert_true(linked(d, "downstream", ds("shop.sales.order_totals"), "lineage"));
+	assert_true(tc_linked(d, "downstream", ds("shop.public.customers"), "relationship"));
+	assert_true(tc_linked(d, "downstream", ds("shop.sales.order_totals"), "lineage"));
 	json_decref(d);
 
 	/* a view on the table, a view on that view, a materialized view on both */
-	d = entity(cat, ds("shop.sales.order_totals"));
-	assert_string_equal(str(d, "subtype"), "view");
-	assert_string_equal(str(d, "description"), "Spend per customer");
-	assert_true(linked(d, "upstream", ds("shop.sales.orders"), "lineage"));
-	assert_json_eq(json_object_get(d, "upstream_total"), "1");
-	assert_non_null(strstr(json_string_value(prop(d, "definition")), "sum(o.amount)"));
-	assert_string_equal(str(field(d, "total"), "type"), "numeric");
+	d = tc_entity(cat, ds("shop.sales.order_totals"));
+	assert_string_equal(tc_str(d, "subtype"), "view");
+	assert_string_equal(tc_str(d, "description"), "Spend per customer");
+	assert_true(tc_linked(d, "upstream", ds("shop.sales.orders"), "lineage"));
+	tc_assert_json_eq(json_object_get(d, "upstream_total"), "1");
+	assert_non_null(strstr(json_string_value(tc_prop(d, "definition")), "sum(o.amount)"));
+	assert_string_equal(tc_str(tc_field(d, "total"), "type"), "numeric");
 	json_decref(d);
-	d = entity(cat, ds("shop.sales.big_spenders"));
-	assert_string_equal(str(d, "subtype"), "view");
-	assert_true(linked(d, "upstream", ds("shop.sales.order_totals"), "lineage"));
-	assert_json_eq(json_object_get(d, "upstream_total"), "1");
+	d = tc_entity(cat, ds("shop.sales.big_spenders"));
+	assert_string_equal(tc_str(d, "subtype"), "view");
+	assert_true(tc_linked(d, "upstream", ds("shop.sales.order_totals"), "lineage"));
+	tc_assert_json_eq(json_object_get(d, "upstream_total"), "1");
 	json_decref(d);
-	d = entity(cat, ds("shop.sales.customer_report"));
-	assert_string_equal(str(d, "subtype"), "materialized_view");
-	assert_true(linked(d, "upstream", ds("shop.sales.big_spenders"), "lineage"));
-	assert_true(linked(d, "upstream", ds("shop.public.customers"), "lineage"));
-	assert_json_eq(json_object_get(d, "upstream_total"), "2");
-	assert_json_eq(prop(d, "rows"), "70");
+	d = tc_entity(cat, ds("shop.sales.customer_report"));
+	assert_string_equal(tc_str(d, "subtype"), "materialized_view");
+	assert_true(tc_linked(d, "upstream", ds("shop.sales.big_spenders"), "lineage"));
+	assert_true(tc_linked(d, "upstream", ds("shop.public.customers"), "lineage"));
+	tc_assert_json_eq(json_object_get(d, "upstream_total"), "2");
+	tc_assert_json_eq(tc_prop(d, "rows"), "70");
 	json_decref(d);
 
 	/* a partitioned table and its partition; an unlogged table */
-	d = entity(cat, ds("shop.public.events"));
-	assert_string_equal(str(d, "subtype"), "partitioned_table");
-	assert_json_eq(prop(d, "partition_key"), "\"RANGE (at)\"");
+	d = tc_entity(cat, ds("shop.public.events"));
+	assert_string_equal(tc_str(d, "subtype"), "partitioned_table");
+	tc_assert_json_eq(tc_prop(d, "partition_key"), "\"RANGE (at)\"");
 	json_decref(d);
-	d = entity(cat, ds("shop.public.events_2024"));
-	assert_string_equal(str(d, "subtype"), "table");
-	assert_json_eq(prop(d, "partition_of"), "\"shop.public.events\"");
+	d = tc_entity(cat, ds("shop.public.events_2024"));
+	assert_string_equal(tc_str(d, "subtype"), "table");
+	tc_assert_json_eq(tc_prop(d, "partition_of"), "\"shop.public.events\"");
 	json_decref(d);
-	d = entity(cat, ds("shop.public.scratch"));
-	assert_json_eq(prop(d, "persistence"), "\"unlogged\"");
+	d = tc_entity(cat, ds("shop.public.scratch"));
+	tc_assert_json_eq(tc_prop(d, "persistence"), "\"unlogged\"");
 	json_decref(d);
 
 	/* odd names are data, stored exactly */
-	d = entity(cat, ds("shop.Odd Schema.we\"ird <script>alert(1)</script> tâble ☃"));
-	assert_string_equal(str(d, "display_name"), "we\"ird <script>alert(1)</script> tâble ☃");
-	assert_string_equal(str(d, "description"), "<img src=x onerror=alert(1)> & \"quotes\"");
-	assert_json_eq(prop(d, "schema"), "\"Odd Schema\"");
-	f = field(d, "ĉu \"quoted\"?");
-	assert_json_eq(json_object_get(json_object_get(f, "properties"), "default"),
+	d = tc_entity(cat, ds("shop.Odd Schema.we\"ird <script>alert(1)</script> tâble ☃"));
+	assert_string_equal(tc_str(d, "display_name"), "we\"ird <script>alert(1)</script> tâble ☃");
+	assert_string_equal(tc_str(d, "description"), "<img src=x onerror=alert(1)> & \"quotes\"");
+	tc_assert_json_eq(tc_prop(d, "schema"), "\"Odd Schema\"");
+	f = tc_field(d, "ĉu \"quoted\"?");
+	tc_assert_json_eq(json_object_get(json_object_get(f, "properties"), "default"),
 		       "\"'<b>x</b>'::text\"");
-	assert_string_equal(str(field(d, "col with space"), "type"), "integer");
+	assert_string_equal(tc_str(tc_field(d, "col with space"), "type"), "integer");
 	json_decref(d);
 
 	/* the second database */
-	d = entity(cat, ds("analytics.marts.daily_revenue"));
-	assert_string_equal(str(field(d, "revenue"), "description"), "sum of order amounts");
+	d = tc_entity(cat, ds("analytics.marts.daily_revenue"));
+	assert_string_equal(tc_str(tc_field(d, "revenue"), "description"), "sum of order amounts");
 	json_decref(d);
-	d = entity(cat, ds("analytics.marts.weekly_revenue"));
-	assert_true(linked(d, "upstream", ds("analytics.marts.daily_revenue"), "lineage"));
+	d = tc_entity(cat, ds("analytics.marts.weekly_revenue"));
+	assert_true(tc_linked(d, "upstream", ds("analytics.marts.daily_revenue"), "lineage"));
 	json_decref(d);
 
 	/* no system catalogs */
@@ -542,44 +314,44 @@ static void test_crawl(void **state)
 	/* the server */
 	char sid[200];
 	snprintf(sid, sizeof(sid), "service:%s:server", ns);
-	d = entity(cat, sid);
-	assert_string_equal(str(d, "kind"), "service");
-	assert_string_equal(str(d, "platform"), "postgres");
-	assert_non_null(strchr(json_string_value(prop(d, "version")), '.'));
-	assert_json_eq(prop(d, "databases"), "[\"analytics\", \"postgres\", \"shop\"]");
+	d = tc_entity(cat, sid);
+	assert_string_equal(tc_str(d, "kind"), "service");
+	assert_string_equal(tc_str(d, "platform"), "postgres");
+	assert_non_null(strchr(json_string_value(tc_prop(d, "version")), '.'));
+	tc_assert_json_eq(tc_prop(d, "databases"), "[\"analytics\", \"postgres\", \"shop\"]");
 
 	/* the tile: version, databases, tables, connections, size */
 	tile = json_object_get(batch, "tile");
 	num = json_object_get(tile, "numbers");
-	assert_string_equal(str(tile, "status"), "up");
-	assert_string_equal(str(num, "version"), json_string_value(prop(d, "version")));
+	assert_string_equal(tc_str(tile, "status"), "up");
+	assert_string_equal(tc_str(num, "version"), json_string_value(tc_prop(d, "version")));
 	json_decref(d);
-	assert_json_eq(json_object_get(num, "databases"), "3");
+	tc_assert_json_eq(json_object_get(num, "databases"), "3");
 	/* customers orders products order_lines we"ird events events_2024 scratch doomed
 	 * daily_revenue; order_totals big_spenders customer_report weekly_revenue */
-	assert_json_eq(json_object_get(num, "tables"), "10");
-	assert_json_eq(json_object_get(num, "views"), "4");
+	tc_assert_json_eq(json_object_get(num, "tables"), "10");
+	tc_assert_json_eq(json_object_get(num, "views"), "4");
 	assert_true(json_integer_value(json_object_get(num, "connections")) >= 1);
-	assert_non_null(strstr(str(num, "size"), "MiB"));
-	assert_string_equal(str(json_object_get(batch, "run"), "status"), "ok");
+	assert_non_null(strstr(tc_str(num, "size"), "MiB"));
+	assert_string_equal(tc_str(json_object_get(batch, "run"), "status"), "ok");
 	json_decref(batch);
 	catalog_close(cat);
 
 	/* edge properties: the columns a view reads, the column pairs of a foreign key */
-	text = export_text();
+	text = tc_export_text(td.data_dir);
 	e = export_edge(text, ds("shop.sales.orders"), ds("shop.sales.order_totals"), "lineage");
 	assert_non_null(e);
-	assert_string_equal(str(e, "source"), "collector:postgres");
-	assert_json_eq(json_object_get(e, "properties"), "{\"columns\": [\"amount\", \"customer_id\"]}");
+	assert_string_equal(tc_str(e, "source"), "collector:postgres");
+	tc_assert_json_eq(json_object_get(e, "properties"), "{\"columns\": [\"amount\", \"customer_id\"]}");
 	json_decref(e);
 	e = export_edge(text, ds("shop.public.customers"), ds("shop.sales.customer_report"),
 			"lineage");
 	assert_non_null(e);
-	assert_json_eq(json_object_get(e, "properties"), "{\"columns\": [\"email\", \"id\"]}");
+	tc_assert_json_eq(json_object_get(e, "properties"), "{\"columns\": [\"email\", \"id\"]}");
 	json_decref(e);
 	e = export_edge(text, ds("shop.sales.orders"), ds("shop.public.customers"), "relationship");
 	assert_non_null(e);
-	assert_json_eq(json_object_get(e, "properties"),
+	tc_assert_json_eq(json_object_get(e, "properties"),
 		       "{\"columns\": [[\"customer_id\", \"id\"]], \"constraints\": [{\"name\": "
 		       "\"orders_customer_fk\", \"on_delete\": \"cascade\", \"on_update\": "
 		       "\"no action\"}]}");
@@ -587,7 +359,7 @@ static void test_crawl(void **state)
 	e = export_edge(text, ds("shop.sales.order_lines"), ds("shop.sales.products"),
 			"relationship");
 	assert_non_null(e);
-	assert_json_eq(json_object_get(json_object_get(e, "properties"), "columns"),
+	tc_assert_json_eq(json_object_get(json_object_get(e, "properties"), "columns"),
 		       "[[\"sku\", \"sku\"], [\"region\", \"region\"]]");
 	json_decref(e);
 	/* a foreign key is not lineage */
@@ -604,8 +376,8 @@ static void test_dropped_table_is_stale(void **state)
 	json_t *d;
 	(void)state;
 
-	cat = open_catalog();
-	d = entity(cat, ds("shop.public.doomed"));
+	cat = tc_open_catalog(td.data_dir);
+	d = tc_entity(cat, ds("shop.public.doomed"));
 	assert_false(json_is_true(json_object_get(d, "stale")));
 	json_decref(d);
 	catalog_close(cat);
@@ -613,11 +385,11 @@ static void test_dropped_table_is_stale(void **state)
 	exec_in("shop", "DROP TABLE public.doomed");
 	assert_int_equal(collect(cfg_super, NULL, NULL), 0);
 
-	cat = open_catalog();
-	d = entity(cat, ds("shop.public.doomed"));
+	cat = tc_open_catalog(td.data_dir);
+	d = tc_entity(cat, ds("shop.public.doomed"));
 	assert_true(json_is_true(json_object_get(d, "stale")));
 	json_decref(d);
-	d = entity(cat, ds("shop.public.customers"));
+	d = tc_entity(cat, ds("shop.public.customers"));
 	assert_false(json_is_true(json_object_get(d, "stale")));
 	json_decref(d);
 	catalog_close(cat);
@@ -637,10 +409,10 @@ static void test_read_only_role(void **state)
 	assert_int_equal(collect(cfg_reader, NULL, &errtext), 0);
 
 	/* the warnings name the missing privilege, in the run's recorded log... */
-	cat = open_catalog();
+	cat = tc_open_catalog(td.data_dir);
 	assert_int_equal(catalog_collector_runs(cat, "postgres", 1, &runs), 0);
 	assert_int_equal(json_array_size(runs), 1);
-	assert_string_equal(str(json_array_get(runs, 0), "status"), "ok");
+	assert_string_equal(tc_str(json_array_get(runs, 0), "status"), "ok");
 	log = json_object_get(json_array_get(runs, 0), "log");
 	for (i = 0; i < json_array_size(log); i++)
 		n += strlen(json_string_value(json_array_get(log, i))) + 1;
@@ -668,14 +440,14 @@ static void test_read_only_role(void **state)
 	json_decref(runs);
 
 	/* shop is crawled in full without any table privilege... */
-	d = entity(cat, ds("shop.sales.orders"));
+	d = tc_entity(cat, ds("shop.sales.orders"));
 	assert_false(json_is_true(json_object_get(d, "stale")));
-	assert_json_eq(prop(d, "rows"), "500");
-	assert_string_equal(str(field(d, "amount"), "description"), "total in EUR");
-	assert_true(linked(d, "downstream", ds("shop.sales.order_totals"), "lineage"));
+	tc_assert_json_eq(tc_prop(d, "rows"), "500");
+	assert_string_equal(tc_str(tc_field(d, "amount"), "description"), "total in EUR");
+	assert_true(tc_linked(d, "downstream", ds("shop.sales.order_totals"), "lineage"));
 	json_decref(d);
 	/* ...and analytics, which it may not connect to, is no longer seen */
-	d = entity(cat, ds("analytics.marts.daily_revenue"));
+	d = tc_entity(cat, ds("analytics.marts.daily_revenue"));
 	assert_true(json_is_true(json_object_get(d, "stale")));
 	json_decref(d);
 	catalog_close(cat);
@@ -690,7 +462,7 @@ static void test_server_down(void **state)
 
 	/* back to the full view first, so that a failed run has something to keep */
 	assert_int_equal(collect(cfg_super, NULL, NULL), 0);
-	before = export_text();
+	before = tc_export_text(td.data_dir);
 	pg_test_stop(&pg);
 	pg_up = 0;
 
@@ -699,7 +471,7 @@ static void test_server_down(void **state)
 	if (!strstr(out, "failed: postgres: cannot connect to 127.0.0.1:"))
 		fail_msg("the failure does not name the connection:\n%s", out);
 	free(out);
-	after = export_text();
+	after = tc_export_text(td.data_dir);
 	assert_string_equal(before, after);
 	free(before);
 	free(after);
@@ -712,16 +484,14 @@ static void test_server_down(void **state)
  * collector author does. */
 static void test_lua_tests(void **state)
 {
-	const char *bin = getenv("TERRARIUM_BIN");
+	const char *argv[] = { tc_bin(), "plugin", "test", "lua/collectors/postgres_test.lua",
+			       NULL };
 	char *text;
 	int rc;
 	(void)state;
 
-	if (!bin || !*bin)
-		bin = "build/terrarium";
-	const char *argv[] = { bin, "plugin", "test", "lua/collectors/postgres_test.lua", NULL };
-	rc = run_bounded(argv, out_path, NULL, RUN_MS);
-	text = slurp(out_path);
+	rc = tc_run(argv, NULL, NULL, td.out_path, NULL, RUN_MS);
+	text = tc_slurp(td.out_path);
 	assert_non_null(text);
 	if (rc != 0 || strstr(text, "not ok") || !strstr(text, " passed, 0 failed"))
 		fail_msg("terrarium plugin test exited %d:\n%s", rc, text);
