@@ -35,22 +35,19 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "tests/lib/collect.h"
 #include "tests/lib/redis.h"
 
 #define RUN_MS 120000     /* one `terrarium collect` */
@@ -60,130 +57,18 @@
 static struct redis_test_server rs;
 static int rs_up;
 static redisContext *subscriber; /* holds a SUBSCRIBE to "notifications" */
-static char dir[256];
-static char data_dir[300];
+static struct tc_dirs td;        /* temporary files, the data dir; last_ms: the last run */
 static char cfg_main[300];
 static char ns[64];              /* "redis://127.0.0.1:PORT" */
-static char out_path[300], err_path[300];
-static long long last_run_ms;    /* how long the last `terrarium collect` took */
 
 /* --- processes ---------------------------------------------------------------------- */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Run ARGV with stdout into OUT_FILE and stderr into ERR_FILE (the same file
- * when NULL), at most LIMIT_MS.  The exit status, or -1 (could not start,
- * killed by a signal, or ran too long and was killed). */
-static int run_bounded(const char *const *argv, const char *out_file, const char *err_file,
-		       long limit_ms)
-{
-	long long deadline = now_ms() + limit_ms;
-	int status = 0, fd;
-	pid_t pid, w;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		fd = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 1);
-		if (err_file) {
-			close(fd);
-			fd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-			if (fd < 0)
-				_exit(126);
-		}
-		dup2(fd, 2);
-		close(fd);
-		execv(argv[0], (char *const *)argv);
-		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	for (;;) {
-		w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0)
-			return -1;
-		if (now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			fprintf(stderr, "%s: killed after %ld ms\n", argv[0], limit_ms);
-			return -1;
-		}
-		struct timespec ts = { 0, 10 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		if (buf)
-			buf[n] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
 
 /* `terrarium collect redis --json --config CFG --data DATA_DIR`: the exit
  * status; *OUT gets standard output (the batch as JSON), *ERRTEXT standard
  * error; both malloc'd, both may be NULL. */
 static int collect(const char *cfg, char **out, char **errtext)
 {
-	const char *bin = getenv("TERRARIUM_BIN");
-	int rc;
-	long long t0 = now_ms();
-
-	if (!bin || !*bin)
-		bin = "build/terrarium";
-	const char *argv[] = { bin, "collect", "redis", "--json", "--config", cfg, "--data",
-			       data_dir, NULL };
-	rc = run_bounded(argv, out_path, err_path, RUN_MS);
-	last_run_ms = now_ms() - t0;
-	char *text = slurp(out_path), *etext = slurp(err_path);
-	if (rc != 0 || getenv("TEST_VERBOSE"))
-		fprintf(stderr, "terrarium collect (%s) exited %d in %lld ms:\n%s\n", cfg, rc,
-			last_run_ms, etext ? etext : "(no output)");
-	if (out)
-		*out = text;
-	else
-		free(text);
-	if (errtext)
-		*errtext = etext;
-	else
-		free(etext);
-	return rc;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
+	return tc_collect(&td, "redis", cfg, RUN_MS, out, errtext);
 }
 
 /* A config crawling URL, with EXTRA Lua table fields appended. */
@@ -198,15 +83,7 @@ static void write_config(const char *path, const char *url, const char *extra)
 		 "            %s },\n"
 		 "}\n",
 		 url, SAMPLE_KEYS, extra ? extra : "");
-	write_file(path, text);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	tc_write_file(path, text);
 }
 
 /* Run a command on the test server, failing the test on an error. */
@@ -232,68 +109,27 @@ static void cmd(char *out, size_t outlen, const char *fmt, ...)
 
 /* --- the catalog -------------------------------------------------------------------- */
 
-static struct catalog *open_catalog(void)
-{
-	char path[400], err[256] = "";
-	struct catalog *cat;
-
-	snprintf(path, sizeof(path), "%s/catalog.db", data_dir);
-	cat = catalog_open(path, err, sizeof(err));
-	if (!cat)
-		fail_msg("cannot open %s: %s", path, err);
-	return cat;
-}
-
 /* The id of KIND NAME on the test server. */
 static const char *id_of(const char *kind, const char *name)
 {
-	static char ids[8][CATALOG_ID_MAX + 1];
-	static int next;
-	char *id = ids[next++ % 8];
-
-	snprintf(id, CATALOG_ID_MAX + 1, "%s:%s:%s", kind, ns, name);
-	return id;
-}
-
-static json_t *entity(struct catalog *cat, const char *id)
-{
-	json_t *doc = NULL;
-	int rc = catalog_entity_get(cat, id, &doc);
-
-	if (rc != 0)
-		fail_msg("entity '%s' not in the catalog (%d)", id, rc);
-	return doc;
-}
-
-static const char *str(const json_t *obj, const char *key)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	if (!json_is_string(v))
-		fail_msg("'%s' is not a string", key);
-	return json_string_value(v);
-}
-
-static json_t *prop(const json_t *doc, const char *key)
-{
-	return json_object_get(json_object_get(doc, "properties"), key);
+	return tc_id(kind, ns, name);
 }
 
 static long long iprop(const json_t *doc, const char *key)
 {
-	json_t *v = prop(doc, key);
+	json_t *v = tc_prop(doc, key);
 
 	if (!json_is_integer(v))
-		fail_msg("property '%s' of %s is not an integer", key, str(doc, "id"));
+		fail_msg("property '%s' of %s is not an integer", key, tc_str(doc, "id"));
 	return json_integer_value(v);
 }
 
 static double nprop(const json_t *doc, const char *key)
 {
-	json_t *v = prop(doc, key);
+	json_t *v = tc_prop(doc, key);
 
 	if (!json_is_number(v))
-		fail_msg("property '%s' of %s is not a number", key, str(doc, "id"));
+		fail_msg("property '%s' of %s is not a number", key, tc_str(doc, "id"));
 	return json_number_value(v);
 }
 
@@ -303,61 +139,21 @@ static int has_field(const json_t *doc, const char *name)
 	json_t *f;
 
 	json_array_foreach(json_object_get(doc, "fields"), i, f)
-		if (strcmp(str(f, "name"), name) == 0)
+		if (strcmp(tc_str(f, "name"), name) == 0)
 			return 1;
 	return 0;
-}
-
-/* Whether DOC's KEY ("upstream"/"downstream") list holds ID with edge KIND. */
-static int linked(const json_t *doc, const char *key, const char *id, const char *kind)
-{
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(json_object_get(doc, key), i, e)
-		if (strcmp(str(e, "id"), id) == 0 && strcmp(str(e, "kind"), kind) == 0)
-			return 1;
-	return 0;
-}
-
-static void assert_json_eq(const json_t *got, const char *want_text)
-{
-	json_t *want = json_loads(want_text, JSON_DECODE_ANY, NULL);
-
-	assert_non_null(want);
-	if (!json_equal(got, want)) {
-		char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-		fail_msg("expected %s, got %s", want_text, g ? g : "(nothing)");
-	}
-	json_decref(want);
-}
-
-/* The whole catalog as catalog_export() writes it (malloc'd). */
-static char *export_text(void)
-{
-	struct catalog *cat = open_catalog();
-	char err[256] = "", *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	assert_non_null(f);
-	if (catalog_export(cat, f, err, sizeof(err)) < 0)
-		fail_msg("export: %s", err);
-	fclose(f);
-	catalog_close(cat);
-	return buf;
 }
 
 /* The status and error of the newest recorded run. */
 static void last_run(char *status, size_t slen, char *error, size_t elen)
 {
-	struct catalog *cat = open_catalog();
+	struct catalog *cat = tc_open_catalog(td.data_dir);
 	json_t *runs = NULL, *r, *e;
 
 	assert_int_equal(catalog_collector_runs(cat, "redis", 1, &runs), 0);
 	assert_int_equal(json_array_size(runs), 1);
 	r = json_array_get(runs, 0);
-	snprintf(status, slen, "%s", str(r, "status"));
+	snprintf(status, slen, "%s", tc_str(r, "status"));
 	e = json_object_get(r, "error");
 	snprintf(error, elen, "%s", json_is_string(e) ? json_string_value(e) : "");
 	json_decref(runs);
@@ -425,15 +221,9 @@ static int setup(void **state)
 	char err[1024] = "";
 	(void)state;
 
-	snprintf(dir, sizeof(dir), "/tmp/terrarium-rediscoll-XXXXXX");
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+	if (tc_dirs_make(&td, "rediscoll") < 0)
 		return -1;
-	}
-	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
-	snprintf(out_path, sizeof(out_path), "%s/collect.out", dir);
-	snprintf(err_path, sizeof(err_path), "%s/collect.err", dir);
-	snprintf(cfg_main, sizeof(cfg_main), "%s/main.lua", dir);
+	snprintf(cfg_main, sizeof(cfg_main), "%s/main.lua", td.dir);
 	if (redis_test_start(&rs, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cannot start redis-server: %s\n", err);
 		return -1;
@@ -526,8 +316,7 @@ static int teardown(void **state)
 	if (rs_up)
 		redis_test_stop(&rs);
 	rs_up = 0;
-	if (dir[0] && !getenv("TEST_KEEP"))
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tc_dirs_remove(&td);
 	return 0;
 }
 
@@ -544,7 +333,7 @@ static void test_crawl(void **state)
 	cmd(NULL, 0, "CONFIG RESETSTAT");
 	assert_int_equal(collect(cfg_main, &out, NULL), 0);
 	/* well inside the run's timeout (60 s) and the budget's scale */
-	assert_true(last_run_ms < 30000);
+	assert_true(td.last_ms < 30000);
 	batch = json_loads(out, 0, NULL);
 	if (!batch)
 		fail_msg("`terrarium collect --json` printed no JSON:\n%s", out);
@@ -557,56 +346,56 @@ static void test_crawl(void **state)
 	assert_null(strstr(stats, "cmdstat_debug:"));
 	assert_non_null(strstr(stats, "cmdstat_scan:"));
 
-	cat = open_catalog();
+	cat = tc_open_catalog(td.data_dir);
 
 	/* the server */
-	d = entity(cat, id_of("service", "server"));
-	assert_string_equal(str(d, "platform"), "redis");
-	assert_string_equal(str(d, "subtype"), "server");
+	d = tc_entity(cat, id_of("service", "server"));
+	assert_string_equal(tc_str(d, "platform"), "redis");
+	assert_string_equal(tc_str(d, "subtype"), "server");
 	assert_int_equal(redis_test_cmd(&rs, stats, sizeof(stats), err, sizeof(err), "INFO server"),
 			 0);
 	sscanf(strstr(stats, "redis_version:"), "redis_version:%31s", version);
-	assert_string_equal(str(json_object_get(d, "properties"), "version"), version);
-	assert_json_eq(prop(d, "role"), "\"master\"");
-	assert_json_eq(prop(d, "mode"), "\"standalone\"");
-	assert_json_eq(prop(d, "databases"), "[0, 1]");
-	assert_json_eq(prop(d, "keyspaces"), "[{\"db\": 0, \"keys\": 332, \"expires\": 75},"
+	assert_string_equal(tc_str(json_object_get(d, "properties"), "version"), version);
+	tc_assert_json_eq(tc_prop(d, "role"), "\"master\"");
+	tc_assert_json_eq(tc_prop(d, "mode"), "\"standalone\"");
+	tc_assert_json_eq(tc_prop(d, "databases"), "[0, 1]");
+	tc_assert_json_eq(tc_prop(d, "keyspaces"), "[{\"db\": 0, \"keys\": 332, \"expires\": 75},"
 					     " {\"db\": 1, \"keys\": 100000, \"expires\": 0}]");
 	json_decref(d);
 
 	/* hashes: every key of db 0 sampled (332 < the budget), fields from HSCAN */
-	d = entity(cat, id_of("dataset", "0/user:*"));
-	assert_string_equal(str(d, "kind"), "dataset");
-	assert_string_equal(str(d, "subtype"), "key_pattern");
-	assert_string_equal(str(d, "platform"), "redis");
-	assert_string_equal(str(d, "display_name"), "user:*");
-	assert_json_eq(prop(d, "type"), "\"hash\"");
-	assert_json_eq(prop(d, "types"), "{\"hash\": 200}");
+	d = tc_entity(cat, id_of("dataset", "0/user:*"));
+	assert_string_equal(tc_str(d, "kind"), "dataset");
+	assert_string_equal(tc_str(d, "subtype"), "key_pattern");
+	assert_string_equal(tc_str(d, "platform"), "redis");
+	assert_string_equal(tc_str(d, "display_name"), "user:*");
+	tc_assert_json_eq(tc_prop(d, "type"), "\"hash\"");
+	tc_assert_json_eq(tc_prop(d, "types"), "{\"hash\": 200}");
 	assert_int_equal(iprop(d, "sampled_keys"), 200);
 	assert_int_equal(iprop(d, "estimated_keys"), 200);
-	assert_json_eq(prop(d, "sampled"), "\"332 of 332 keys\"");
-	assert_true(json_is_true(prop(d, "sample_complete")));
+	tc_assert_json_eq(tc_prop(d, "sampled"), "\"332 of 332 keys\"");
+	assert_true(json_is_true(tc_prop(d, "sample_complete")));
 	assert_true(nprop(d, "ttl_ratio") == 0.0);
-	assert_null(prop(d, "avg_ttl_seconds"));
+	assert_null(tc_prop(d, "avg_ttl_seconds"));
 	assert_true(iprop(d, "avg_memory_bytes") > 0);
 	assert_true(has_field(d, "name") && has_field(d, "email") && has_field(d, "plan"));
 	assert_int_equal(json_array_size(json_object_get(d, "fields")), 3);
 	json_decref(d);
 
 	/* strings with a UUID segment, 75 % expiring within the hour */
-	d = entity(cat, id_of("dataset", "0/session:*"));
-	assert_json_eq(prop(d, "type"), "\"string\"");
+	d = tc_entity(cat, id_of("dataset", "0/session:*"));
+	tc_assert_json_eq(tc_prop(d, "type"), "\"string\"");
 	assert_int_equal(iprop(d, "sampled_keys"), 100);
 	assert_true(nprop(d, "ttl_ratio") == 0.75);
 	assert_true(iprop(d, "avg_ttl_seconds") > 3000 && iprop(d, "avg_ttl_seconds") <= 3600);
 	json_decref(d);
 
 	/* a numeric segment in the middle; a literal key is its own pattern */
-	d = entity(cat, id_of("dataset", "0/team:*:members"));
-	assert_json_eq(prop(d, "types"), "{\"set\": 30}");
+	d = tc_entity(cat, id_of("dataset", "0/team:*:members"));
+	tc_assert_json_eq(tc_prop(d, "types"), "{\"set\": 30}");
 	json_decref(d);
-	d = entity(cat, id_of("dataset", "0/config:flags"));
-	assert_json_eq(prop(d, "type"), "\"string\"");
+	d = tc_entity(cat, id_of("dataset", "0/config:flags"));
+	tc_assert_json_eq(tc_prop(d, "type"), "\"string\"");
 	json_decref(d);
 	/* no pattern per user id */
 	d = NULL;
@@ -614,59 +403,59 @@ static void test_crawl(void **state)
 			 CATALOG_ENOTFOUND);
 
 	/* the budget: db 1 is sampled, 2000 of 100000 keys, and extrapolated */
-	d = entity(cat, id_of("dataset", "1/item:*"));
-	assert_json_eq(prop(d, "sampled"), "\"2000 of 100000 keys\"");
+	d = tc_entity(cat, id_of("dataset", "1/item:*"));
+	tc_assert_json_eq(tc_prop(d, "sampled"), "\"2000 of 100000 keys\"");
 	assert_int_equal(iprop(d, "sample_size"), SAMPLE_KEYS);
 	assert_int_equal(iprop(d, "sampled_keys"), SAMPLE_KEYS);
 	assert_int_equal(iprop(d, "db_keys"), BIG_KEYS);
 	assert_int_equal(iprop(d, "estimated_keys"), BIG_KEYS);
-	assert_true(json_is_false(prop(d, "sample_complete")));
+	assert_true(json_is_false(tc_prop(d, "sample_complete")));
 	assert_true(iprop(d, "estimated_memory_bytes") >= 100LL * BIG_KEYS / 4);
 	json_decref(d);
 
 	/* the stream and its consumer groups, lag and pending as set up */
-	d = entity(cat, id_of("dataset", "0/orders:stream"));
-	assert_string_equal(str(d, "subtype"), "stream");
+	d = tc_entity(cat, id_of("dataset", "0/orders:stream"));
+	assert_string_equal(tc_str(d, "subtype"), "stream");
 	assert_int_equal(iprop(d, "length"), 10);
 	assert_int_equal(iprop(d, "groups"), 2);
 	assert_true(has_field(d, "order_id") && has_field(d, "amount"));
-	assert_true(linked(d, "downstream",
+	assert_true(tc_linked(d, "downstream",
 			   id_of("job", "0/orders:stream/consumer-group/billing"), "lineage"));
 	json_decref(d);
-	d = entity(cat, id_of("job", "0/orders:stream/consumer-group/billing"));
-	assert_string_equal(str(d, "kind"), "job");
-	assert_string_equal(str(d, "subtype"), "consumer_group");
+	d = tc_entity(cat, id_of("job", "0/orders:stream/consumer-group/billing"));
+	assert_string_equal(tc_str(d, "kind"), "job");
+	assert_string_equal(tc_str(d, "subtype"), "consumer_group");
 	assert_int_equal(iprop(d, "lag"), 6);
 	assert_int_equal(iprop(d, "pending"), 3);
 	assert_int_equal(iprop(d, "consumers"), 1);
-	assert_true(json_is_true(prop(d, "lag_known")));
-	assert_true(linked(d, "upstream", id_of("dataset", "0/orders:stream"), "lineage"));
+	assert_true(json_is_true(tc_prop(d, "lag_known")));
+	assert_true(tc_linked(d, "upstream", id_of("dataset", "0/orders:stream"), "lineage"));
 	json_decref(d);
-	d = entity(cat, id_of("job", "0/orders:stream/consumer-group/shipping"));
+	d = tc_entity(cat, id_of("job", "0/orders:stream/consumer-group/shipping"));
 	assert_int_equal(iprop(d, "lag"), 0);
 	assert_int_equal(iprop(d, "pending"), 2);
 	json_decref(d);
 
 	/* the channel with its subscriber */
-	d = entity(cat, id_of("dataset", "pubsub/notifications"));
-	assert_string_equal(str(d, "subtype"), "channel");
+	d = tc_entity(cat, id_of("dataset", "pubsub/notifications"));
+	assert_string_equal(tc_str(d, "subtype"), "channel");
 	assert_int_equal(iprop(d, "subscribers"), 1);
 	json_decref(d);
 
 	/* the tile */
 	tile = json_object_get(batch, "tile");
 	num = json_object_get(tile, "numbers");
-	assert_string_equal(str(tile, "status"), "up");
-	assert_string_equal(str(num, "version"), version);
-	assert_string_equal(str(num, "role"), "master");
-	assert_json_eq(json_object_get(num, "keys"), "100332");
+	assert_string_equal(tc_str(tile, "status"), "up");
+	assert_string_equal(tc_str(num, "version"), version);
+	assert_string_equal(tc_str(num, "role"), "master");
+	tc_assert_json_eq(json_object_get(num, "keys"), "100332");
 	/* user:* session:* team:*:members config:flags item:* */
-	assert_json_eq(json_object_get(num, "patterns"), "5");
-	assert_json_eq(json_object_get(num, "streams"), "1");
+	tc_assert_json_eq(json_object_get(num, "patterns"), "5");
+	tc_assert_json_eq(json_object_get(num, "streams"), "1");
 	assert_true(json_integer_value(json_object_get(num, "clients")) >= 2);
-	assert_non_null(strstr(str(num, "memory"), "iB"));
+	assert_non_null(strstr(tc_str(num, "memory"), "iB"));
 	assert_non_null(json_object_get(num, "ops/s"));
-	assert_string_equal(str(json_object_get(batch, "run"), "status"), "ok");
+	assert_string_equal(tc_str(json_object_get(batch, "run"), "status"), "ok");
 	json_decref(batch);
 	catalog_close(cat);
 }
@@ -682,11 +471,11 @@ static void test_deleted_pattern_is_stale(void **state)
 	for (int i = 1; i <= 30; i++)
 		cmd(NULL, 0, "DEL team:%d:members", i);
 	assert_int_equal(collect(cfg_main, NULL, NULL), 0);
-	cat = open_catalog();
-	d = entity(cat, id_of("dataset", "0/team:*:members"));
+	cat = tc_open_catalog(td.data_dir);
+	d = tc_entity(cat, id_of("dataset", "0/team:*:members"));
 	assert_true(json_is_true(json_object_get(d, "stale")));
 	json_decref(d);
-	d = entity(cat, id_of("dataset", "0/user:*"));
+	d = tc_entity(cat, id_of("dataset", "0/user:*"));
 	assert_false(json_is_true(json_object_get(d, "stale")));
 	json_decref(d);
 	catalog_close(cat);
@@ -706,16 +495,16 @@ static void test_password(void **state)
 	if (redis_test_start(&locked, "s3cret-pw", err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	assert_int_equal(redis_test_cmd(&locked, NULL, 0, err, sizeof(err), "SET k:1 v"), 0);
-	snprintf(cfg, sizeof(cfg), "%s/locked.lua", dir);
+	snprintf(cfg, sizeof(cfg), "%s/locked.lua", td.dir);
 	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", locked.port);
 
 	/* the right password, given apart from the URL (as env() would give it) */
 	write_config(cfg, url, "password = \"s3cret-pw\"");
 	assert_int_equal(collect(cfg, NULL, NULL), 0);
-	cat = open_catalog();
+	cat = tc_open_catalog(td.data_dir);
 	char id[200];
 	snprintf(id, sizeof(id), "service:redis://127.0.0.1:%d:server", locked.port);
-	d = entity(cat, id);
+	d = tc_entity(cat, id);
 	json_decref(d);
 	catalog_close(cat);
 
@@ -759,18 +548,18 @@ static void test_silent_peer(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
 	assert_int_equal(listen(fd, 8), 0);
-	snprintf(cfg, sizeof(cfg), "%s/silent.lua", dir);
+	snprintf(cfg, sizeof(cfg), "%s/silent.lua", td.dir);
 	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(a.sin_port));
 	write_config(cfg, url, "query_timeout = 1");
 
-	before = export_text();
+	before = tc_export_text(td.data_dir);
 	assert_int_equal(collect(cfg, NULL, NULL), 1);
-	assert_true(last_run_ms < 10000);
+	assert_true(td.last_ms < 10000);
 	last_run(status, sizeof(status), reason, sizeof(reason));
 	assert_string_equal(status, "failed");
 	if (!strstr(reason, "timeout after 1 s"))
 		fail_msg("the failure does not name the timeout: %s", reason);
-	after = export_text();
+	after = tc_export_text(td.data_dir);
 	/* the failed run is recorded, nothing else changes */
 	assert_string_equal(before, after);
 	free(before);
@@ -811,17 +600,17 @@ static void test_garbage_peer(void **state)
 			close(c);
 		}
 	}
-	snprintf(cfg, sizeof(cfg), "%s/garbage.lua", dir);
+	snprintf(cfg, sizeof(cfg), "%s/garbage.lua", td.dir);
 	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(a.sin_port));
 	write_config(cfg, url, "query_timeout = 2");
-	before = export_text();
+	before = tc_export_text(td.data_dir);
 	assert_int_equal(collect(cfg, NULL, NULL), 1);
-	assert_true(last_run_ms < 10000);
+	assert_true(td.last_ms < 10000);
 	last_run(status, sizeof(status), reason, sizeof(reason));
 	assert_string_equal(status, "failed");
 	if (!strstr(reason, "cannot read INFO: protocol error"))
 		fail_msg("the failure does not say the answer was not Redis: %s", reason);
-	after = export_text();
+	after = tc_export_text(td.data_dir);
 	assert_string_equal(before, after);
 	free(before);
 	free(after);
@@ -842,7 +631,7 @@ static void test_documented_acl(void **state)
 	cmd(NULL, 0, "ACL SETUSER terrarium reset on >acl-pw ~* &* -@all +info +select +scan +type "
 		     "+pttl +memory|usage +hscan +xinfo +pubsub|channels +pubsub|numsub "
 		     "+pubsub|numpat +ping");
-	snprintf(cfg, sizeof(cfg), "%s/acl.lua", dir);
+	snprintf(cfg, sizeof(cfg), "%s/acl.lua", td.dir);
 	snprintf(url, sizeof(url), "redis://terrarium:acl-pw@127.0.0.1:%d", rs.port);
 	write_config(cfg, url, NULL);
 	assert_int_equal(collect(cfg, &out, &text), 0);
@@ -855,9 +644,9 @@ static void test_documented_acl(void **state)
 			fail_msg("a warning with the documented permissions: %s",
 				 json_string_value(json_array_get(log, i)));
 	/* the same crawl as the default user's: every key, the stream, the channel */
-	assert_json_eq(json_object_get(json_object_get(json_object_get(batch, "tile"), "numbers"),
+	tc_assert_json_eq(json_object_get(json_object_get(json_object_get(batch, "tile"), "numbers"),
 				       "keys"), "100302");
-	assert_json_eq(json_object_get(json_object_get(json_object_get(batch, "tile"), "numbers"),
+	tc_assert_json_eq(json_object_get(json_object_get(json_object_get(batch, "tile"), "numbers"),
 				       "streams"), "1");
 	json_decref(batch);
 	free(out);
@@ -885,7 +674,7 @@ static void test_server_down(void **state)
 	char *before, *after, *errtext = NULL, status[32], reason[512];
 	(void)state;
 
-	before = export_text();
+	before = tc_export_text(td.data_dir);
 	redisFree(subscriber);
 	subscriber = NULL;
 	redis_test_stop(&rs);
@@ -899,7 +688,7 @@ static void test_server_down(void **state)
 	free(errtext);
 	last_run(status, sizeof(status), reason, sizeof(reason));
 	assert_string_equal(status, "failed");
-	after = export_text();
+	after = tc_export_text(td.data_dir);
 	assert_string_equal(before, after);
 	free(before);
 	free(after);
@@ -1014,25 +803,22 @@ static void test_binding(void **state)
 		}
 	}
 
-	snprintf(bdir, sizeof(bdir), "%s/bind", dir);
+	snprintf(bdir, sizeof(bdir), "%s/bind", td.dir);
 	snprintf(path, sizeof(path), "%s/collectors", bdir);
 	assert_int_equal(mkdir(bdir, 0700), 0);
 	assert_int_equal(mkdir(path, 0700), 0);
 	snprintf(path, sizeof(path), "%s/collectors/redisbind.lua", bdir);
-	write_file(path, binding_lua);
-	snprintf(cfg, sizeof(cfg), "%s/bind.lua", dir);
+	tc_write_file(path, binding_lua);
+	snprintf(cfg, sizeof(cfg), "%s/bind.lua", td.dir);
 	snprintf(text, sizeof(text),
 		 "plugins = { redisbind = { timeout = 30, url = \"%s/2\", port = %d, "
 		 "closing_port = %d } }\n",
 		 rs.url, rs.port, ntohs(a.sin_port));
-	write_file(cfg, text);
+	tc_write_file(cfg, text);
 
-	const char *bin = getenv("TERRARIUM_BIN");
-	if (!bin || !*bin)
-		bin = "build/terrarium";
-	const char *argv[] = { bin, "collect", "redisbind", "--json", "--dry-run", "--config", cfg,
-			       "--data", bdir, NULL };
-	int rc = run_bounded(argv, out_path, err_path, RUN_MS);
+	const char *argv[] = { tc_bin(), "collect", "redisbind", "--json", "--dry-run", "--config",
+			       cfg, "--data", bdir, NULL };
+	int rc = tc_run(argv, NULL, NULL, td.out_path, td.err_path, RUN_MS);
 	kill(peer, SIGKILL);
 	waitpid(peer, &st, 0);
 	close(lfd);
@@ -1046,14 +832,14 @@ static void test_binding(void **state)
 		freeReplyObject(redisCommand(c, "FLUSHDB"));
 	}
 	redisFree(c);
-	out = slurp(out_path);
+	out = tc_slurp(td.out_path);
 	if (rc != 0) {
-		char *e = slurp(err_path);
+		char *e = tc_slurp(td.err_path);
 		fail_msg("the binding checks failed (%d):\n%s", rc, e ? e : "");
 	}
 	batch = json_loads(out, 0, NULL);
 	assert_non_null(batch);
-	assert_string_equal(str(json_object_get(batch, "tile"), "title"), "binding ok");
+	assert_string_equal(tc_str(json_object_get(batch, "tile"), "title"), "binding ok");
 	json_decref(batch);
 	free(out);
 }
@@ -1062,16 +848,13 @@ static void test_binding(void **state)
 
 static void test_lua_tests(void **state)
 {
-	const char *bin = getenv("TERRARIUM_BIN");
+	const char *argv[] = { tc_bin(), "plugin", "test", "lua/collectors/redis_test.lua", NULL };
 	char *text;
 	int rc;
 	(void)state;
 
-	if (!bin || !*bin)
-		bin = "build/terrarium";
-	const char *argv[] = { bin, "plugin", "test", "lua/collectors/redis_test.lua", NULL };
-	rc = run_bounded(argv, out_path, NULL, RUN_MS);
-	text = slurp(out_path);
+	rc = tc_run(argv, NULL, NULL, td.out_path, NULL, RUN_MS);
+	text = tc_slurp(td.out_path);
 	assert_non_null(text);
 	if (rc != 0 || strstr(text, "not ok") || !strstr(text, " passed, 0 failed"))
 		fail_msg("terrarium plugin test exited %d:\n%s", rc, text);
