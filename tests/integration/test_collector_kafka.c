@@ -29,20 +29,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "tests/lib/collect.h"
 #include "tests/lib/kafka_rest.h"
 #include "tests/lib/kafkamock.h"
 
@@ -51,127 +44,22 @@
 
 static struct kafkamock *mock;
 static struct kafka_rest *rest;
-static char dir[256];
-static char data_dir[300];
+static struct tc_dirs td;      /* the temporary directory, the data dir, outputs */
 static char cfg_path[300];
-static char out_path[300], err_path[300];
 static char ns[160];        /* "kafka://127.0.0.1:PORT" */
 static char connect_ns[160]; /* "kafka-connect://127.0.0.1:PORT" */
-static long long last_ms;
 
 /* --- processes ---------------------------------------------------------------------- */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Run ARGV with stdout into OUT_FILE and stderr into ERR_FILE, at most
- * LIMIT_MS: the exit status, or -1 (could not start, killed, too long). */
-static int run_bounded(const char *const *argv, const char *out_file, const char *err_file,
-		       long limit_ms)
-{
-	long long deadline = now_ms() + limit_ms;
-	int status = 0, fd;
-	pid_t pid, w;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		fd = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 1);
-		close(fd);
-		fd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 2);
-		close(fd);
-		execv(argv[0], (char *const *)argv);
-		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	for (;;) {
-		w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0)
-			return -1;
-		if (now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			fprintf(stderr, "%s: killed after %ld ms\n", argv[0], limit_ms);
-			return -1;
-		}
-		struct timespec ts = { 0, 10 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		if (buf)
-			buf[n] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
-static const char *binary(void)
-{
-	const char *bin = getenv("TERRARIUM_BIN");
-
-	return bin && *bin ? bin : "build/terrarium";
-}
 
 /*
  * `terrarium collect kafka --json --config CFG_PATH --data DATA_DIR`: the exit
  * status; *OUT (may be NULL) gets standard output (the batch as JSON),
- * *ERRTEXT (may be NULL) standard error; both malloc'd.  last_ms gets how
+ * *ERRTEXT (may be NULL) standard error; both malloc'd.  td.last_ms gets how
  * long it took.
  */
 static int collect(char **out, char **errtext)
 {
-	const char *argv[] = { binary(), "collect", "kafka", "--json", "--config", cfg_path,
-			       "--data", data_dir, NULL };
-	long long t0 = now_ms();
-	int rc = run_bounded(argv, out_path, err_path, RUN_MS);
-	char *text, *etext;
-
-	last_ms = now_ms() - t0;
-	text = slurp(out_path);
-	etext = slurp(err_path);
-	if (getenv("TEST_VERBOSE"))
-		fprintf(stderr, "terrarium collect exited %d in %lld ms:\n%s\n", rc, last_ms,
-			etext ? etext : "(no output)");
-	if (out)
-		*out = text;
-	else
-		free(text);
-	if (errtext)
-		*errtext = etext;
-	else
-		free(etext);
-	return rc;
+	return tc_collect(&td, "kafka", cfg_path, RUN_MS, out, errtext);
 }
 
 static void write_config(const char *body)
@@ -198,41 +86,11 @@ static void write_kafka_config(const char *extra)
 	write_config(body);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* --- the catalog -------------------------------------------------------------------- */
-
-static struct catalog *open_catalog(void)
-{
-	char path[400], err[256] = "";
-	struct catalog *cat;
-
-	snprintf(path, sizeof(path), "%s/catalog.db", data_dir);
-	cat = catalog_open(path, err, sizeof(err));
-	if (!cat)
-		fail_msg("cannot open %s: %s", path, err);
-	return cat;
-}
-
-static const char *id_of(const char *kind, const char *namespace, const char *name)
-{
-	static char ids[8][CATALOG_ID_MAX + 1];
-	static int next;
-	char *id = ids[next++ % 8];
-
-	snprintf(id, CATALOG_ID_MAX + 1, "%s:%s:%s", kind, namespace, name);
-	return id;
-}
 
 static const char *topic(const char *name)
 {
-	return id_of("dataset", ns, name);
+	return tc_id("dataset", ns, name);
 }
 
 static const char *group(const char *name)
@@ -240,96 +98,26 @@ static const char *group(const char *name)
 	char n[200];
 
 	snprintf(n, sizeof(n), "consumer-group/%s", name);
-	return id_of("job", ns, n);
-}
-
-static json_t *entity(struct catalog *cat, const char *id)
-{
-	json_t *doc = NULL;
-	int rc = catalog_entity_get(cat, id, &doc);
-
-	if (rc != 0)
-		fail_msg("entity '%s' not in the catalog (%d)", id, rc);
-	return doc;
-}
-
-static const char *str(const json_t *obj, const char *key)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	if (!json_is_string(v))
-		fail_msg("'%s' is not a string", key);
-	return json_string_value(v);
-}
-
-static json_t *prop(const json_t *doc, const char *key)
-{
-	return json_object_get(json_object_get(doc, "properties"), key);
-}
-
-static json_t *field(const json_t *doc, const char *name)
-{
-	size_t i;
-	json_t *f;
-
-	json_array_foreach(json_object_get(doc, "fields"), i, f)
-		if (strcmp(str(f, "name"), name) == 0)
-			return f;
-	fail_msg("no field '%s' in %s", name, str(doc, "id"));
-	return NULL;
+	return tc_id("job", ns, n);
 }
 
 /* Whether DOC's KEY ("upstream"/"downstream") list holds ID as lineage. */
 static int linked(const json_t *doc, const char *key, const char *id)
 {
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(json_object_get(doc, key), i, e)
-		if (strcmp(str(e, "id"), id) == 0 && strcmp(str(e, "kind"), "lineage") == 0)
-			return 1;
-	return 0;
-}
-
-static void assert_json_eq(const json_t *got, const char *want_text)
-{
-	json_t *want = json_loads(want_text, JSON_DECODE_ANY, NULL);
-
-	assert_non_null(want);
-	if (!json_equal(got, want)) {
-		char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-		fail_msg("expected %s, got %s", want_text, g ? g : "(nothing)");
-	}
-	json_decref(want);
-}
-
-/* The whole catalog as catalog_export() writes it (malloc'd). */
-static char *export_text(void)
-{
-	struct catalog *cat = open_catalog();
-	char err[256] = "", *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	assert_non_null(f);
-	if (catalog_export(cat, f, err, sizeof(err)) < 0)
-		fail_msg("export: %s", err);
-	fclose(f);
-	catalog_close(cat);
-	return buf;
+	return tc_linked(doc, key, id, "lineage");
 }
 
 /* The last run's log lines, joined by newlines (malloc'd), and its status. */
 static char *last_run_log(char *status, size_t statuslen)
 {
-	struct catalog *cat = open_catalog();
+	struct catalog *cat = tc_open_catalog(td.data_dir);
 	json_t *runs = NULL, *log;
 	size_t i, n = 1;
 	char *all;
 
 	assert_int_equal(catalog_collector_runs(cat, "kafka", 1, &runs), 0);
 	assert_int_equal(json_array_size(runs), 1);
-	snprintf(status, statuslen, "%s", str(json_array_get(runs, 0), "status"));
+	snprintf(status, statuslen, "%s", tc_str(json_array_get(runs, 0), "status"));
 	log = json_object_get(json_array_get(runs, 0), "log");
 	for (i = 0; i < json_array_size(log); i++)
 		n += strlen(json_string_value(json_array_get(log, i))) + 1;
@@ -359,15 +147,10 @@ static int setup(void **state)
 	char err[512] = "";
 	(void)state;
 
-	snprintf(dir, sizeof(dir), "/tmp/terrarium-kafkacoll-XXXXXX");
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+	if (tc_dirs_make(&td, "kafkacoll") < 0)
 		return -1;
-	}
-	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
-	snprintf(cfg_path, sizeof(cfg_path), "%s/kafka.lua", dir);
-	snprintf(out_path, sizeof(out_path), "%s/collect.out", dir);
-	snprintf(err_path, sizeof(err_path), "%s/collect.err", dir);
+	td.quiet = 1;
+	snprintf(cfg_path, sizeof(cfg_path), "%s/kafka.lua", td.dir);
 
 	/*
 	 * librdkafka 2.0.2 leaks 176 bytes of a handle that asked brokers for
@@ -376,11 +159,11 @@ static int setup(void **state)
 	 * suppressions plus that one.
 	 */
 	if (getenv("LSAN_OPTIONS")) {
-		char supp[300], *base = slurp("tests/lsan.supp");
+		char supp[300], *base = tc_slurp("tests/lsan.supp");
 		static char opts[400];
 		FILE *f;
 
-		snprintf(supp, sizeof(supp), "%s/lsan.supp", dir);
+		snprintf(supp, sizeof(supp), "%s/lsan.supp", td.dir);
 		f = fopen(supp, "w");
 		if (!f)
 			return -1;
@@ -430,8 +213,7 @@ static int teardown(void **state)
 	(void)state;
 	kafka_rest_stop(rest);
 	kafkamock_stop(mock);
-	if (dir[0] && !getenv("TEST_KEEP"))
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tc_dirs_remove(&td);
 	return 0;
 }
 
@@ -439,13 +221,13 @@ static int teardown(void **state)
 
 static void test_lua_tests(void **state)
 {
-	const char *argv[] = { binary(), "plugin", "test", "lua/collectors/kafka_test.lua", NULL };
+	const char *argv[] = { tc_bin(), "plugin", "test", "lua/collectors/kafka_test.lua", NULL };
 	char *text;
 	int rc;
 	(void)state;
 
-	rc = run_bounded(argv, out_path, err_path, RUN_MS);
-	text = slurp(out_path);
+	rc = tc_run(argv, NULL, NULL, td.out_path, td.err_path, RUN_MS);
+	text = tc_slurp(td.out_path);
 	assert_non_null(text);
 	if (rc != 0 || strstr(text, "not ok") || !strstr(text, " passed, 0 failed"))
 		fail_msg("terrarium plugin test exited %d:\n%s", rc, text);
@@ -463,74 +245,74 @@ static void test_crawl(void **state)
 
 	write_kafka_config(NULL);
 	assert_int_equal(collect(&out, NULL), 0);
-	if (last_ms > CRAWL_MAX_MS)
-		fail_msg("the crawl took %lld ms", last_ms);
+	if (td.last_ms > CRAWL_MAX_MS)
+		fail_msg("the crawl took %lld ms", td.last_ms);
 	batch = json_loads(out, 0, NULL);
 	if (!batch)
 		fail_msg("`terrarium collect --json` printed no JSON:\n%s", out);
 	free(out);
-	cat = open_catalog();
+	cat = tc_open_catalog(td.data_dir);
 
 	/* a topic: partitions, replication, messages, watermarks */
-	d = entity(cat, topic("orders"));
-	assert_string_equal(str(d, "kind"), "dataset");
-	assert_string_equal(str(d, "subtype"), "topic");
-	assert_string_equal(str(d, "platform"), "kafka");
-	assert_string_equal(str(d, "namespace"), ns);
-	assert_json_eq(prop(d, "partitions"), "3");
-	assert_json_eq(prop(d, "replication_factor"), "3");
-	assert_json_eq(prop(d, "under_replicated_partitions"), "0");
-	assert_json_eq(prop(d, "messages"), "15");
-	w = prop(d, "watermarks");
+	d = tc_entity(cat, topic("orders"));
+	assert_string_equal(tc_str(d, "kind"), "dataset");
+	assert_string_equal(tc_str(d, "subtype"), "topic");
+	assert_string_equal(tc_str(d, "platform"), "kafka");
+	assert_string_equal(tc_str(d, "namespace"), ns);
+	tc_assert_json_eq(tc_prop(d, "partitions"), "3");
+	tc_assert_json_eq(tc_prop(d, "replication_factor"), "3");
+	tc_assert_json_eq(tc_prop(d, "under_replicated_partitions"), "0");
+	tc_assert_json_eq(tc_prop(d, "messages"), "15");
+	w = tc_prop(d, "watermarks");
 	assert_int_equal(json_array_size(w), 3);
-	assert_json_eq(json_object_get(json_array_get(w, 0), "partition"), "0");
-	assert_json_eq(json_object_get(json_array_get(w, 0), "low"), "0");
-	assert_json_eq(json_object_get(json_array_get(w, 0), "high"), "10");
-	assert_json_eq(json_object_get(json_array_get(w, 1), "high"), "5");
-	assert_json_eq(json_object_get(json_array_get(w, 2), "high"), "0");
+	tc_assert_json_eq(json_object_get(json_array_get(w, 0), "partition"), "0");
+	tc_assert_json_eq(json_object_get(json_array_get(w, 0), "low"), "0");
+	tc_assert_json_eq(json_object_get(json_array_get(w, 0), "high"), "10");
+	tc_assert_json_eq(json_object_get(json_array_get(w, 1), "high"), "5");
+	tc_assert_json_eq(json_object_get(json_array_get(w, 2), "high"), "0");
 	assert_int_equal(json_array_size(json_object_get(json_array_get(w, 0), "isr")), 3);
 	/* who reads it */
 	assert_true(linked(d, "downstream", group("billing")));
 	assert_true(linked(d, "downstream", group("shipping")));
 	json_decref(d);
-	d = entity(cat, topic("payments"));
-	assert_json_eq(prop(d, "messages"), "7");
-	assert_json_eq(prop(d, "partitions"), "2");
+	d = tc_entity(cat, topic("payments"));
+	tc_assert_json_eq(tc_prop(d, "messages"), "7");
+	tc_assert_json_eq(tc_prop(d, "partitions"), "2");
 	assert_true(linked(d, "downstream", group("billing")));
 	assert_false(linked(d, "downstream", group("shipping")));
 	json_decref(d);
-	d = entity(cat, topic("audit"));
-	assert_json_eq(prop(d, "messages"), "3");
-	assert_json_eq(json_object_get(d, "downstream_total"), "0");
+	d = tc_entity(cat, topic("audit"));
+	tc_assert_json_eq(tc_prop(d, "messages"), "3");
+	tc_assert_json_eq(json_object_get(d, "downstream_total"), "0");
 	json_decref(d);
 	/* internal topics are left out */
 	d = NULL;
 	assert_int_equal(catalog_entity_get(cat, topic("__internal_state"), &d), CATALOG_ENOTFOUND);
 
 	/* a group: committed offsets and lag */
-	d = entity(cat, group("billing"));
-	assert_string_equal(str(d, "kind"), "job");
-	assert_string_equal(str(d, "subtype"), "consumer_group");
-	assert_string_equal(str(d, "display_name"), "billing");
-	assert_json_eq(prop(d, "lag"), "11");
-	assert_json_eq(prop(d, "lag_by_topic"), "{\"orders\": 6, \"payments\": 5}");
-	assert_json_eq(prop(d, "committed"),
+	d = tc_entity(cat, group("billing"));
+	assert_string_equal(tc_str(d, "kind"), "job");
+	assert_string_equal(tc_str(d, "subtype"), "consumer_group");
+	assert_string_equal(tc_str(d, "display_name"), "billing");
+	tc_assert_json_eq(tc_prop(d, "lag"), "11");
+	tc_assert_json_eq(tc_prop(d, "lag_by_topic"), "{\"orders\": 6, \"payments\": 5}");
+	tc_assert_json_eq(tc_prop(d, "committed"),
 		       "{\"orders\": [{\"partition\": 0, \"offset\": 4, \"lag\": 6},"
 		       "              {\"partition\": 1, \"offset\": 5, \"lag\": 0}],"
 		       " \"payments\": [{\"partition\": 1, \"offset\": 2, \"lag\": 5}]}");
 	assert_true(linked(d, "upstream", topic("orders")));
 	assert_true(linked(d, "upstream", topic("payments")));
 	json_decref(d);
-	d = entity(cat, group("shipping"));
-	assert_json_eq(prop(d, "lag"), "0");
-	assert_json_eq(json_object_get(d, "upstream_total"), "1");
+	d = tc_entity(cat, group("shipping"));
+	tc_assert_json_eq(tc_prop(d, "lag"), "0");
+	tc_assert_json_eq(json_object_get(d, "upstream_total"), "1");
 	json_decref(d);
 
 	/* the cluster, and what it would not answer */
-	d = entity(cat, id_of("service", ns, "cluster"));
-	assert_string_equal(str(d, "platform"), "kafka");
-	assert_int_equal(json_array_size(prop(d, "brokers")), 3);
-	text = json_dumps(prop(d, "not_readable"), JSON_COMPACT);
+	d = tc_entity(cat, tc_id("service", ns, "cluster"));
+	assert_string_equal(tc_str(d, "platform"), "kafka");
+	assert_int_equal(json_array_size(tc_prop(d, "brokers")), 3);
+	text = json_dumps(tc_prop(d, "not_readable"), JSON_COMPACT);
 	assert_non_null(text);
 	assert_non_null(strstr(text, "topic configs (DescribeConfigs): DescribeConfigs is not supported"));
 	assert_non_null(strstr(text, "the list of consumer groups (ListGroups): ListGroups is not "
@@ -541,14 +323,14 @@ static void test_crawl(void **state)
 
 	/* the tile */
 	num = json_object_get(json_object_get(batch, "tile"), "numbers");
-	assert_string_equal(str(json_object_get(batch, "tile"), "status"), "up");
-	assert_json_eq(json_object_get(num, "brokers"), "3");
-	assert_json_eq(json_object_get(num, "topics"), "3");
-	assert_json_eq(json_object_get(num, "partitions"), "6");
-	assert_json_eq(json_object_get(num, "under-replicated"), "0");
-	assert_json_eq(json_object_get(num, "groups"), "2");
-	assert_json_eq(json_object_get(num, "lag"), "11");
-	assert_non_null(strstr(str(json_object_get(batch, "tile"), "description"),
+	assert_string_equal(tc_str(json_object_get(batch, "tile"), "status"), "up");
+	tc_assert_json_eq(json_object_get(num, "brokers"), "3");
+	tc_assert_json_eq(json_object_get(num, "topics"), "3");
+	tc_assert_json_eq(json_object_get(num, "partitions"), "6");
+	tc_assert_json_eq(json_object_get(num, "under-replicated"), "0");
+	tc_assert_json_eq(json_object_get(num, "groups"), "2");
+	tc_assert_json_eq(json_object_get(num, "lag"), "11");
+	assert_non_null(strstr(tc_str(json_object_get(batch, "tile"), "description"),
 			       "could not read topic configs (DescribeConfigs), the list of consumer "
 			       "groups (ListGroups)"));
 	json_decref(batch);
@@ -583,78 +365,78 @@ static void test_connect_and_registry(void **state)
 	batch = json_loads(out, 0, NULL);
 	assert_non_null(batch);
 	free(out);
-	cat = open_catalog();
+	cat = tc_open_catalog(td.data_dir);
 
 	/* a JDBC sink: topics -> connector -> the tables the PostgreSQL collector names */
-	d = entity(cat, id_of("job", connect_ns, "pg-orders-sink"));
-	assert_string_equal(str(d, "subtype"), "sink_connector");
-	assert_string_equal(str(d, "platform"), "kafka-connect");
-	assert_string_equal(str(d, "description"), "io.confluent.connect.jdbc.JdbcSinkConnector");
-	assert_json_eq(prop(d, "state"), "\"RUNNING\"");
-	assert_int_equal(json_array_size(prop(d, "tasks")), 2);
+	d = tc_entity(cat, tc_id("job", connect_ns, "pg-orders-sink"));
+	assert_string_equal(tc_str(d, "subtype"), "sink_connector");
+	assert_string_equal(tc_str(d, "platform"), "kafka-connect");
+	assert_string_equal(tc_str(d, "description"), "io.confluent.connect.jdbc.JdbcSinkConnector");
+	tc_assert_json_eq(tc_prop(d, "state"), "\"RUNNING\"");
+	assert_int_equal(json_array_size(tc_prop(d, "tasks")), 2);
 	assert_true(linked(d, "upstream", topic("orders")));
 	assert_true(linked(d, "upstream", topic("payments")));
-	assert_true(linked(d, "downstream", id_of("dataset", pg, "shop.public.orders")));
-	assert_true(linked(d, "downstream", id_of("dataset", pg, "shop.public.payments")));
+	assert_true(linked(d, "downstream", tc_id("dataset", pg, "shop.public.orders")));
+	assert_true(linked(d, "downstream", tc_id("dataset", pg, "shop.public.payments")));
 	json_decref(d);
 	/* table.name.format with a schema, a URL without a port */
-	d = entity(cat, id_of("job", connect_ns, "archive-sink"));
-	assert_true(linked(d, "downstream", id_of("dataset", "postgres://warehouse.example.com:5432",
+	d = tc_entity(cat, tc_id("job", connect_ns, "archive-sink"));
+	assert_true(linked(d, "downstream", tc_id("dataset", "postgres://warehouse.example.com:5432",
 						  "dwh.archive.kafka_orders")));
 	json_decref(d);
 	/* Debezium: table -> connector -> PREFIX.SCHEMA.TABLE */
-	d = entity(cat, id_of("job", connect_ns, "pg-customers-source"));
-	assert_string_equal(str(d, "subtype"), "source_connector");
-	assert_true(linked(d, "upstream", id_of("dataset", pg, "shop.public.customers")));
+	d = tc_entity(cat, tc_id("job", connect_ns, "pg-customers-source"));
+	assert_string_equal(tc_str(d, "subtype"), "source_connector");
+	assert_true(linked(d, "upstream", tc_id("dataset", pg, "shop.public.customers")));
 	assert_true(linked(d, "downstream", topic("shop.public.customers")));
 	json_decref(d);
 	/* JDBC source: table -> connector -> topic.prefix + table */
-	d = entity(cat, id_of("job", connect_ns, "jdbc-products-source"));
-	assert_true(linked(d, "upstream", id_of("dataset", pg, "shop.public.products")));
+	d = tc_entity(cat, tc_id("job", connect_ns, "jdbc-products-source"));
+	assert_true(linked(d, "upstream", tc_id("dataset", pg, "shop.public.products")));
 	assert_true(linked(d, "downstream", topic("pg-products")));
 	json_decref(d);
 	/* a sink with a failed task */
-	d = entity(cat, id_of("job", connect_ns, "s3-orders-sink"));
+	d = tc_entity(cat, tc_id("job", connect_ns, "s3-orders-sink"));
 	assert_true(linked(d, "upstream", topic("orders")));
-	assert_string_equal(str(json_array_get(prop(d, "tasks"), 0), "state"), "FAILED");
+	assert_string_equal(tc_str(json_array_get(tc_prop(d, "tasks"), 0), "state"), "FAILED");
 	json_decref(d);
 	/* the path crosses platforms: orders -> sink -> the PostgreSQL table */
-	d = entity(cat, id_of("dataset", pg, "shop.public.orders"));
-	assert_true(linked(d, "upstream", id_of("job", connect_ns, "pg-orders-sink")));
+	d = tc_entity(cat, tc_id("dataset", pg, "shop.public.orders"));
+	assert_true(linked(d, "upstream", tc_id("job", connect_ns, "pg-orders-sink")));
 	json_decref(d);
 
 	/* the registry: an Avro record's fields on orders, a JSON schema's on payments */
-	d = entity(cat, topic("orders"));
+	d = tc_entity(cat, topic("orders"));
 	assert_int_equal(json_array_size(json_object_get(d, "fields")), 6);
-	f = field(d, "id");
-	assert_string_equal(str(f, "type"), "long");
-	assert_string_equal(str(f, "description"), "order number");
+	f = tc_field(d, "id");
+	assert_string_equal(tc_str(f, "type"), "long");
+	assert_string_equal(tc_str(f, "description"), "order number");
 	assert_true(json_is_false(json_object_get(f, "nullable")));
-	f = field(d, "amount");
-	assert_string_equal(str(f, "type"), "decimal");
-	assert_string_equal(str(f, "description"), "total in EUR");
-	f = field(d, "note");
-	assert_string_equal(str(f, "type"), "string");
+	f = tc_field(d, "amount");
+	assert_string_equal(tc_str(f, "type"), "decimal");
+	assert_string_equal(tc_str(f, "description"), "total in EUR");
+	f = tc_field(d, "note");
+	assert_string_equal(tc_str(f, "type"), "string");
 	assert_true(json_is_true(json_object_get(f, "nullable")));
-	assert_string_equal(str(field(d, "status"), "type"), "enum Status");
-	assert_string_equal(str(field(d, "tags"), "type"), "array<string>");
-	assert_json_eq(prop(d, "schema"),
+	assert_string_equal(tc_str(tc_field(d, "status"), "type"), "enum Status");
+	assert_string_equal(tc_str(tc_field(d, "tags"), "type"), "array<string>");
+	tc_assert_json_eq(tc_prop(d, "schema"),
 		       "{\"subject\": \"orders-value\", \"version\": 3, \"id\": 7, \"type\": \"AVRO\"}");
 	json_decref(d);
-	d = entity(cat, topic("payments"));
-	f = field(d, "payment_id");
-	assert_string_equal(str(f, "type"), "string");
-	assert_string_equal(str(f, "description"), "PSP reference");
+	d = tc_entity(cat, topic("payments"));
+	f = tc_field(d, "payment_id");
+	assert_string_equal(tc_str(f, "type"), "string");
+	assert_string_equal(tc_str(f, "description"), "PSP reference");
 	assert_true(json_is_false(json_object_get(f, "nullable")));
-	assert_true(json_is_true(json_object_get(field(d, "refunded"), "nullable")));
-	assert_string_equal(str(field(d, "refunded"), "type"), "boolean|null");
+	assert_true(json_is_true(json_object_get(tc_field(d, "refunded"), "nullable")));
+	assert_string_equal(tc_str(tc_field(d, "refunded"), "type"), "boolean|null");
 	json_decref(d);
 	catalog_close(cat);
 
 	num = json_object_get(json_object_get(batch, "tile"), "numbers");
-	assert_json_eq(json_object_get(num, "connectors"), "5");
-	assert_json_eq(json_object_get(num, "failed connectors"), "1");
-	assert_string_equal(str(json_object_get(batch, "tile"), "status"), "degraded");
+	tc_assert_json_eq(json_object_get(num, "connectors"), "5");
+	tc_assert_json_eq(json_object_get(num, "failed connectors"), "1");
+	assert_string_equal(tc_str(json_object_get(batch, "tile"), "status"), "degraded");
 	json_decref(batch);
 }
 
@@ -679,18 +461,18 @@ static void test_bad_connect(void **state)
 		 kafka_rest_url(rest));
 	write_kafka_config(extra);
 	snprintf(want, sizeof(want), "failed: kafka: Kafka Connect %s: ", kafka_rest_url(rest));
-	before = export_text();
+	before = tc_export_text(td.data_dir);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		kafka_rest_set_mode(rest, cases[i].mode);
 		assert_int_equal(collect(NULL, &errtext), 1);
 		if (!errtext || !strstr(errtext, want))
 			fail_msg("%s: the failure does not name Connect:\n%s", cases[i].what,
 				 errtext ? errtext : "");
-		if (last_ms > 20000)
-			fail_msg("%s: the run took %lld ms", cases[i].what, last_ms);
+		if (td.last_ms > 20000)
+			fail_msg("%s: the run took %lld ms", cases[i].what, td.last_ms);
 		free(errtext);
 		errtext = NULL;
-		after = export_text();
+		after = tc_export_text(td.data_dir);
 		if (strcmp(before, after) != 0)
 			fail_msg("%s: the catalog changed", cases[i].what);
 		free(after);
@@ -708,16 +490,16 @@ static void test_dead_bootstrap(void **state)
 
 	/* port 1 on loopback: nothing listens there */
 	write_config("    timeout = 60, request_timeout = 3, bootstrap = \"127.0.0.1:1\",\n");
-	before = export_text();
+	before = tc_export_text(td.data_dir);
 	assert_int_equal(collect(NULL, &errtext), 1);
 	assert_non_null(errtext);
 	if (!strstr(errtext, "failed: kafka: cannot connect to 127.0.0.1:1: cannot reach 127.0.0.1:1 "
 			     "within 3 s"))
 		fail_msg("the failure does not name the cluster:\n%s", errtext);
-	if (last_ms > 15000)
-		fail_msg("the failed run took %lld ms", last_ms);
+	if (td.last_ms > 15000)
+		fail_msg("the failed run took %lld ms", td.last_ms);
 	free(errtext);
-	after = export_text();
+	after = tc_export_text(td.data_dir);
 	assert_string_equal(before, after);
 	free(before);
 	free(after);
