@@ -27,131 +27,28 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "tests/lib/collect.h"
 
 #define DBT_DIR "tests/data/dbt"
 #define RUN_MS 60000   /* one `terrarium collect` */
 #define GIT_MS 20000   /* one git command */
 #define NS "postgres://127.0.0.1:5432"
 
-static char dir[256];          /* temporary: repository, configs, outputs, the data dir */
+static struct tc_dirs td;      /* the temporary directory, the data dir, outputs */
 static char repo[300];         /* the repository the harness builds */
-static char data_dir[300];
-static char out_path[300], err_path[300];
 static char commit1[41], commit2[41], commit3[41], commit4[41];
-static int expect_failure;     /* the next collect() should fail: do not print its log */
 
 /* --- processes ---------------------------------------------------------------------- */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Run ARGV in CWD (NULL: here) with ENV_ADD ("K=V" strings, NULL-terminated,
- * may be NULL) added to the environment, stdout into OUT_FILE and stderr
- * into ERR_FILE (the same file when NULL), at most LIMIT_MS.  The exit
- * status, or -1 when it could not start, was killed by a signal, or ran too
- * long (it is killed then).
- */
-static int run_bounded(const char *const *argv, const char *cwd, const char *const *env_add,
-		       const char *out_file, const char *err_file, long limit_ms)
-{
-	long long deadline = now_ms() + limit_ms;
-	int status = 0, fd;
-	pid_t pid, w;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		fd = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 1);
-		if (err_file) {
-			close(fd);
-			fd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-			if (fd < 0)
-				_exit(126);
-		}
-		dup2(fd, 2);
-		close(fd);
-		if (cwd && chdir(cwd) != 0)
-			_exit(126);
-		for (int i = 0; env_add && env_add[i]; i++)
-			putenv((char *)env_add[i]);
-		execvp(argv[0], (char *const *)argv);
-		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	for (;;) {
-		w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0)
-			return -1;
-		if (now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			fprintf(stderr, "%s: killed after %ld ms\n", argv[0], limit_ms);
-			return -1;
-		}
-		struct timespec ts = { 0, 10 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		if (buf)
-			buf[n] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-}
 
 /* `git ARGS...` in the repository REPO_DIR as AUTHOR ("Name <email>", may be
  * NULL) at DATE (may be NULL), without the user's or the system's git config;
@@ -186,10 +83,10 @@ static void git_in(const char *repo_dir, const char *author, const char *date,
 		env[e++] = envs[5];
 	}
 	env[e] = NULL;
-	snprintf(log_path, sizeof(log_path), "%s/git.out", dir);
-	int rc = run_bounded(argv, repo_dir, env, log_path, NULL, GIT_MS);
+	snprintf(log_path, sizeof(log_path), "%s/git.out", td.dir);
+	int rc = tc_run(argv, repo_dir, env, log_path, NULL, GIT_MS);
 	if (rc != 0) {
-		char *text = slurp(log_path);
+		char *text = tc_slurp(log_path);
 		fail_msg("git %s exited %d:\n%s", args[0], rc, text ? text : "");
 	}
 }
@@ -202,9 +99,9 @@ static void head_of(const char *repo_dir, char *out)
 	char path[400];
 	char *text;
 
-	snprintf(path, sizeof(path), "%s/rev.out", dir);
-	assert_int_equal(run_bounded(argv, repo_dir, env, path, NULL, GIT_MS), 0);
-	text = slurp(path);
+	snprintf(path, sizeof(path), "%s/rev.out", td.dir);
+	assert_int_equal(tc_run(argv, repo_dir, env, path, NULL, GIT_MS), 0);
+	text = tc_slurp(path);
 	assert_non_null(text);
 	assert_true(strlen(text) >= 40);
 	memcpy(out, text, 40);
@@ -216,60 +113,15 @@ static void head_of(const char *repo_dir, char *out)
  * status; *OUT and *ERRTEXT (may be NULL) get stdout and stderr. */
 static int collect(const char *cfg, char **out, char **errtext)
 {
-	const char *bin = getenv("TERRARIUM_BIN");
-	int rc;
-
-	if (!bin || !*bin)
-		bin = "build/terrarium";
-	const char *argv[] = { bin, "collect", "git", "--json", "--config", cfg, "--data",
-			       data_dir, NULL };
-	rc = run_bounded(argv, NULL, NULL, out_path, err_path, RUN_MS);
-	char *text = slurp(out_path), *etext = slurp(err_path);
-	if ((rc != 0 && !expect_failure) || getenv("TEST_VERBOSE"))
-		fprintf(stderr, "terrarium collect (%s) exited %d:\n%s\n", cfg, rc,
-			etext ? etext : "(no output)");
-	if (out)
-		*out = text;
-	else
-		free(text);
-	if (errtext)
-		*errtext = etext;
-	else
-		free(etext);
-	return rc;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	return tc_collect(&td, "git", cfg, RUN_MS, out, errtext);
 }
 
 /* --- the catalog -------------------------------------------------------------------- */
 
-static struct catalog *open_catalog(void)
-{
-	char path[400], err[256] = "";
-	struct catalog *cat;
-
-	snprintf(path, sizeof(path), "%s/catalog.db", data_dir);
-	cat = catalog_open(path, err, sizeof(err));
-	if (!cat)
-		fail_msg("cannot open %s: %s", path, err);
-	return cat;
-}
-
 /* Dataset NAME in the warehouse namespace. */
 static const char *ds(const char *name)
 {
-	static char ids[8][CATALOG_ID_MAX + 1];
-	static int next;
-	char *id = ids[next++ % 8];
-
-	snprintf(id, CATALOG_ID_MAX + 1, "dataset:%s:%s", NS, name);
-	return id;
+	return tc_id("dataset", NS, name);
 }
 
 /* The dbt job of MODEL ("analytics.customers" -> warehouse.analytics.jaffle_shop.customers). */
@@ -291,65 +143,9 @@ static const char *repo_id(void)
 	return id;
 }
 
-static json_t *entity(struct catalog *cat, const char *id)
-{
-	json_t *doc = NULL;
-	int rc = catalog_entity_get(cat, id, &doc);
-
-	if (rc != 0)
-		fail_msg("entity '%s' not in the catalog (%d)", id, rc);
-	return doc;
-}
-
-static const char *str(const json_t *obj, const char *key)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	if (!json_is_string(v)) {
-		char *t = json_dumps(obj, JSON_COMPACT | JSON_ENCODE_ANY);
-		fail_msg("'%s' is not a string in %s", key, t ? t : "(null)");
-	}
-	return json_string_value(v);
-}
-
-static json_t *prop(const json_t *doc, const char *key)
-{
-	return json_object_get(json_object_get(doc, "properties"), key);
-}
-
-static json_t *field(const json_t *doc, const char *name)
-{
-	size_t i;
-	json_t *f;
-
-	json_array_foreach(json_object_get(doc, "fields"), i, f)
-		if (strcmp(str(f, "name"), name) == 0)
-			return f;
-	fail_msg("no field '%s' in %s", name, str(doc, "id"));
-	return NULL;
-}
-
 static int linked(const json_t *doc, const char *key, const char *id)
 {
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(json_object_get(doc, key), i, e)
-		if (strcmp(str(e, "id"), id) == 0 && strcmp(str(e, "kind"), "lineage") == 0)
-			return 1;
-	return 0;
-}
-
-static void assert_json_eq(const json_t *got, const char *want_text)
-{
-	json_t *want = json_loads(want_text, JSON_DECODE_ANY, NULL);
-
-	assert_non_null(want);
-	if (!json_equal(got, want)) {
-		char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-		fail_msg("expected %s, got %s", want_text, g ? g : "(nothing)");
-	}
-	json_decref(want);
+	return tc_linked(doc, key, id, "lineage");
 }
 
 /* The names of the tests listed on DOC, comma-separated, sorted. */
@@ -359,23 +155,8 @@ static void test_names(const json_t *doc, char *out, size_t outlen)
 	json_t *t;
 
 	out[0] = '\0';
-	json_array_foreach(prop(doc, "dbt_tests"), i, t)
-		n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? "," : "", str(t, "name"));
-}
-
-static char *export_text(void)
-{
-	struct catalog *cat = open_catalog();
-	char err[256] = "", *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	assert_non_null(f);
-	if (catalog_export(cat, f, err, sizeof(err)) < 0)
-		fail_msg("export: %s", err);
-	fclose(f);
-	catalog_close(cat);
-	return buf;
+	json_array_foreach(tc_prop(doc, "dbt_tests"), i, t)
+		n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? "," : "", tc_str(t, "name"));
 }
 
 /* --- setup: the repository ---------------------------------------------------------------- */
@@ -385,18 +166,12 @@ static int setup(void **state)
 	char cmd_out[400];
 	(void)state;
 
-	snprintf(dir, sizeof(dir), "/tmp/terrarium-gitcoll-XXXXXX");
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+	if (tc_dirs_make(&td, "gitcoll") < 0)
 		return -1;
-	}
-	snprintf(repo, sizeof(repo), "%s/shop", dir);
-	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
-	snprintf(out_path, sizeof(out_path), "%s/collect.out", dir);
-	snprintf(err_path, sizeof(err_path), "%s/collect.err", dir);
-	snprintf(cmd_out, sizeof(cmd_out), "%s/cp.out", dir);
+	snprintf(repo, sizeof(repo), "%s/shop", td.dir);
+	snprintf(cmd_out, sizeof(cmd_out), "%s/cp.out", td.dir);
 	const char *cp[] = { "cp", "-R", DBT_DIR, repo, NULL };
-	if (run_bounded(cp, NULL, NULL, cmd_out, NULL, GIT_MS) != 0) {
+	if (tc_run(cp, NULL, NULL, cmd_out, NULL, GIT_MS) != 0) {
 		fprintf(stderr, "cannot copy %s to %s\n", DBT_DIR, repo);
 		return -1;
 	}
@@ -406,8 +181,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	if (dir[0] && !getenv("TEST_KEEP"))
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tc_dirs_remove(&td);
 	return 0;
 }
 
@@ -436,7 +210,7 @@ static void build_repository(void)
 	commit_as("Bob Roe <bob@example.com>", "2024-09-02T10:00:00Z", "Add the customers mart",
 		  commit2);
 	snprintf(readme, sizeof(readme), "%s/README.md", repo);
-	write_file(readme, "# shop analytics\n");
+	tc_write_file(readme, "# shop analytics\n");
 	git_in(repo, NULL, NULL, add3);
 	commit_as("Alice Doe <alice@example.com>", "2024-09-03T10:00:00Z", "Describe the project",
 		  commit3);
@@ -454,82 +228,82 @@ static void test_repository_by_path(void **state)
 	(void)state;
 
 	build_repository();
-	snprintf(cfg, sizeof(cfg), "%s/path.lua", dir);
+	snprintf(cfg, sizeof(cfg), "%s/path.lua", td.dir);
 	snprintf(text, sizeof(text),
 		 "plugins = { git = { timeout = 50,\n"
 		 "  repos = { { path = \"%s\",\n"
 		 "             web_url = \"https://git.example.com/shop/blob/{commit}/{path}\" } },\n"
 		 "  dbt = { namespace = \"%s\" } } }\n",
 		 repo, NS);
-	write_file(cfg, text);
-	long long t0 = now_ms();
+	tc_write_file(cfg, text);
+	long long t0 = tc_now_ms();
 	assert_int_equal(collect(cfg, &out, NULL), 0);
-	fprintf(stderr, "git collect (path): %lld ms\n", now_ms() - t0);
+	fprintf(stderr, "git collect (path): %lld ms\n", tc_now_ms() - t0);
 	batch = json_loads(out, 0, NULL);
 	if (!batch)
 		fail_msg("`terrarium collect --json` printed no JSON:\n%s", out);
 	free(out);
-	cat = open_catalog();
+	cat = tc_open_catalog(td.data_dir);
 
 	/* the repository */
-	d = entity(cat, repo_id());
-	assert_string_equal(str(d, "kind"), "service");
-	assert_string_equal(str(d, "subtype"), "git_repository");
-	assert_string_equal(str(d, "platform"), "git");
-	assert_string_equal(str(d, "display_name"), "shop");
-	assert_json_eq(prop(d, "branch_count"), "2");
-	assert_string_equal(json_string_value(prop(d, "default_branch")), "main");
-	assert_string_equal(json_string_value(prop(d, "head_commit")), commit3);
-	assert_string_equal(json_string_value(prop(d, "head_summary")), "Describe the project");
-	assert_string_equal(str(json_array_get(prop(d, "branches"), 0), "name"), "dev");
-	assert_string_equal(str(json_array_get(prop(d, "branches"), 1), "name"), "main");
-	assert_true(json_is_true(json_object_get(json_array_get(prop(d, "branches"), 1), "is_head")));
-	assert_string_equal(str(json_array_get(prop(d, "branches"), 0), "commit"), commit3);
+	d = tc_entity(cat, repo_id());
+	assert_string_equal(tc_str(d, "kind"), "service");
+	assert_string_equal(tc_str(d, "subtype"), "git_repository");
+	assert_string_equal(tc_str(d, "platform"), "git");
+	assert_string_equal(tc_str(d, "display_name"), "shop");
+	tc_assert_json_eq(tc_prop(d, "branch_count"), "2");
+	assert_string_equal(json_string_value(tc_prop(d, "default_branch")), "main");
+	assert_string_equal(json_string_value(tc_prop(d, "head_commit")), commit3);
+	assert_string_equal(json_string_value(tc_prop(d, "head_summary")), "Describe the project");
+	assert_string_equal(tc_str(json_array_get(tc_prop(d, "branches"), 0), "name"), "dev");
+	assert_string_equal(tc_str(json_array_get(tc_prop(d, "branches"), 1), "name"), "main");
+	assert_true(json_is_true(json_object_get(json_array_get(tc_prop(d, "branches"), 1), "is_head")));
+	assert_string_equal(tc_str(json_array_get(tc_prop(d, "branches"), 0), "commit"), commit3);
 	/* recent commits, newest first */
-	assert_int_equal(json_array_size(prop(d, "recent_commits")), 3);
-	c = json_array_get(prop(d, "recent_commits"), 0);
-	assert_string_equal(str(c, "id"), commit3);
-	assert_string_equal(str(c, "author"), "Alice Doe");
-	assert_string_equal(str(c, "time"), "2024-09-03T10:00:00Z");
-	c = json_array_get(prop(d, "recent_commits"), 1);
-	assert_string_equal(str(c, "id"), commit2);
-	assert_string_equal(str(c, "author"), "Bob Roe");
-	assert_string_equal(str(c, "email"), "bob@example.com");
-	assert_string_equal(str(c, "summary"), "Add the customers mart");
-	assert_string_equal(str(json_array_get(prop(d, "recent_commits"), 2), "id"), commit1);
+	assert_int_equal(json_array_size(tc_prop(d, "recent_commits")), 3);
+	c = json_array_get(tc_prop(d, "recent_commits"), 0);
+	assert_string_equal(tc_str(c, "id"), commit3);
+	assert_string_equal(tc_str(c, "author"), "Alice Doe");
+	assert_string_equal(tc_str(c, "time"), "2024-09-03T10:00:00Z");
+	c = json_array_get(tc_prop(d, "recent_commits"), 1);
+	assert_string_equal(tc_str(c, "id"), commit2);
+	assert_string_equal(tc_str(c, "author"), "Bob Roe");
+	assert_string_equal(tc_str(c, "email"), "bob@example.com");
+	assert_string_equal(tc_str(c, "summary"), "Add the customers mart");
+	assert_string_equal(tc_str(json_array_get(tc_prop(d, "recent_commits"), 2), "id"), commit1);
 	/* authors by commit count; the top ones are the owners */
-	a = prop(d, "authors");
+	a = tc_prop(d, "authors");
 	assert_int_equal(json_array_size(a), 2);
-	assert_string_equal(str(json_array_get(a, 0), "email"), "alice@example.com");
-	assert_json_eq(json_object_get(json_array_get(a, 0), "commits"), "2");
-	assert_string_equal(str(json_array_get(a, 1), "name"), "Bob Roe");
-	assert_json_eq(json_object_get(json_array_get(a, 1), "commits"), "1");
-	assert_json_eq(json_object_get(d, "owners"), "[\"alice@example.com\", \"bob@example.com\"]");
-	assert_string_equal(str(prop(d, "dbt"), "project"), "jaffle_shop");
+	assert_string_equal(tc_str(json_array_get(a, 0), "email"), "alice@example.com");
+	tc_assert_json_eq(json_object_get(json_array_get(a, 0), "commits"), "2");
+	assert_string_equal(tc_str(json_array_get(a, 1), "name"), "Bob Roe");
+	tc_assert_json_eq(json_object_get(json_array_get(a, 1), "commits"), "1");
+	tc_assert_json_eq(json_object_get(d, "owners"), "[\"alice@example.com\", \"bob@example.com\"]");
+	assert_string_equal(tc_str(tc_prop(d, "dbt"), "project"), "jaffle_shop");
 	json_decref(d);
 
 	/* a staging model: columns, description, materialization, file, last commit, tests */
-	d = entity(cat, ds("warehouse.analytics.stg_orders"));
-	assert_string_equal(str(d, "kind"), "dataset");
-	assert_string_equal(str(d, "platform"), "postgres");
-	assert_string_equal(str(d, "subtype"), "view");
-	assert_string_equal(str(d, "description"), "Orders, cleaned up.");
-	assert_json_eq(prop(d, "dbt_resource_type"), "\"model\"");
-	assert_json_eq(prop(d, "dbt_materialized"), "\"view\"");
-	assert_json_eq(prop(d, "dbt_unique_id"), "\"model.jaffle_shop.stg_orders\"");
-	assert_json_eq(prop(d, "dbt_path"), "\"models/staging/stg_orders.sql\"");
-	assert_string_equal(str(prop(d, "dbt_last_commit"), "id"), commit1);
-	assert_string_equal(str(prop(d, "dbt_last_commit"), "author"), "Alice Doe");
-	assert_string_equal(json_string_value(prop(d, "dbt_repository")), repo_id());
+	d = tc_entity(cat, ds("warehouse.analytics.stg_orders"));
+	assert_string_equal(tc_str(d, "kind"), "dataset");
+	assert_string_equal(tc_str(d, "platform"), "postgres");
+	assert_string_equal(tc_str(d, "subtype"), "view");
+	assert_string_equal(tc_str(d, "description"), "Orders, cleaned up.");
+	tc_assert_json_eq(tc_prop(d, "dbt_resource_type"), "\"model\"");
+	tc_assert_json_eq(tc_prop(d, "dbt_materialized"), "\"view\"");
+	tc_assert_json_eq(tc_prop(d, "dbt_unique_id"), "\"model.jaffle_shop.stg_orders\"");
+	tc_assert_json_eq(tc_prop(d, "dbt_path"), "\"models/staging/stg_orders.sql\"");
+	assert_string_equal(tc_str(tc_prop(d, "dbt_last_commit"), "id"), commit1);
+	assert_string_equal(tc_str(tc_prop(d, "dbt_last_commit"), "author"), "Alice Doe");
+	assert_string_equal(json_string_value(tc_prop(d, "dbt_repository")), repo_id());
 	assert_int_equal(json_array_size(json_object_get(d, "fields")), 4);
-	assert_string_equal(str(field(d, "order_id"), "type"), "integer");
-	assert_string_equal(str(field(d, "order_id"), "description"), "Primary key of an order");
-	assert_string_equal(str(field(d, "status"), "description"),
+	assert_string_equal(tc_str(tc_field(d, "order_id"), "type"), "integer");
+	assert_string_equal(tc_str(tc_field(d, "order_id"), "description"), "Primary key of an order");
+	assert_string_equal(tc_str(tc_field(d, "status"), "description"),
 			    "placed, shipped, completed, returned");
 	test_names(d, names, sizeof(names));
 	assert_string_equal(names, "not_null_stg_orders_order_id,unique_stg_orders_order_id");
-	assert_string_equal(str(json_array_get(prop(d, "dbt_tests"), 1), "type"), "unique");
-	assert_string_equal(str(json_array_get(prop(d, "dbt_tests"), 1), "column"), "order_id");
+	assert_string_equal(tc_str(json_array_get(tc_prop(d, "dbt_tests"), 1), "type"), "unique");
+	assert_string_equal(tc_str(json_array_get(tc_prop(d, "dbt_tests"), 1), "column"), "order_id");
 	/* lineage: source -> job -> stg_orders -> jobs of the marts */
 	assert_true(linked(d, "upstream", job("analytics", "stg_orders")));
 	assert_true(linked(d, "downstream", job("analytics", "customers")));
@@ -537,57 +311,57 @@ static void test_repository_by_path(void **state)
 	json_decref(d);
 
 	/* the mart: an alias, tags, a meta owner, Bob's commit, the web URL */
-	d = entity(cat, ds("warehouse.analytics.dim_customers"));
-	assert_string_equal(str(d, "subtype"), "table");
-	assert_string_equal(str(d, "description"), "One row per customer, with order counts.");
-	assert_json_eq(json_object_get(d, "tags"), "[\"finance\"]");
-	assert_json_eq(json_object_get(d, "owners"), "[\"analytics@example.com\"]");
-	assert_string_equal(str(prop(d, "dbt_last_commit"), "id"), commit2);
-	assert_string_equal(str(prop(d, "dbt_last_commit"), "author"), "Bob Roe");
+	d = tc_entity(cat, ds("warehouse.analytics.dim_customers"));
+	assert_string_equal(tc_str(d, "subtype"), "table");
+	assert_string_equal(tc_str(d, "description"), "One row per customer, with order counts.");
+	tc_assert_json_eq(json_object_get(d, "tags"), "[\"finance\"]");
+	tc_assert_json_eq(json_object_get(d, "owners"), "[\"analytics@example.com\"]");
+	assert_string_equal(tc_str(tc_prop(d, "dbt_last_commit"), "id"), commit2);
+	assert_string_equal(tc_str(tc_prop(d, "dbt_last_commit"), "author"), "Bob Roe");
 	snprintf(want, sizeof(want), "https://git.example.com/shop/blob/%s/models/marts/customers.sql",
 		 commit2);
-	assert_string_equal(json_string_value(prop(d, "dbt_url")), want);
-	assert_string_equal(str(field(d, "number_of_orders"), "type"), "bigint");
-	assert_string_equal(str(field(d, "number_of_orders"), "description"), "Orders placed so far");
+	assert_string_equal(json_string_value(tc_prop(d, "dbt_url")), want);
+	assert_string_equal(tc_str(tc_field(d, "number_of_orders"), "type"), "bigint");
+	assert_string_equal(tc_str(tc_field(d, "number_of_orders"), "description"), "Orders placed so far");
 	test_names(d, names, sizeof(names));
 	assert_string_equal(names, "not_null_customers_customer_id");
 	assert_true(linked(d, "upstream", job("analytics", "customers")));
 	json_decref(d);
 
 	/* the incremental model holds the relationships test and the singular one */
-	d = entity(cat, ds("warehouse.analytics.orders"));
-	assert_json_eq(prop(d, "dbt_materialized"), "\"incremental\"");
+	d = tc_entity(cat, ds("warehouse.analytics.orders"));
+	tc_assert_json_eq(tc_prop(d, "dbt_materialized"), "\"incremental\"");
 	test_names(d, names, sizeof(names));
 	assert_string_equal(names, "assert_no_future_orders,relationships_orders_customer_id__"
 				   "customer_id__ref_customers_");
-	assert_string_equal(str(json_array_get(prop(d, "dbt_tests"), 0), "type"), "singular");
+	assert_string_equal(tc_str(json_array_get(tc_prop(d, "dbt_tests"), 0), "type"), "singular");
 	json_decref(d);
 
 	/* the jobs: upstream datasets in, the model out */
-	d = entity(cat, job("analytics", "customers"));
-	assert_string_equal(str(d, "platform"), "dbt");
-	assert_string_equal(str(d, "display_name"), "customers");
+	d = tc_entity(cat, job("analytics", "customers"));
+	assert_string_equal(tc_str(d, "platform"), "dbt");
+	assert_string_equal(tc_str(d, "display_name"), "customers");
 	assert_true(linked(d, "upstream", ds("warehouse.analytics.stg_orders")));
 	assert_true(linked(d, "upstream", ds("warehouse.analytics.stg_customers")));
 	assert_true(linked(d, "downstream", ds("warehouse.analytics.dim_customers")));
-	assert_json_eq(json_object_get(d, "upstream_total"), "2");
+	tc_assert_json_eq(json_object_get(d, "upstream_total"), "2");
 	json_decref(d);
-	d = entity(cat, job("analytics", "stg_customers"));
+	d = tc_entity(cat, job("analytics", "stg_customers"));
 	assert_true(linked(d, "upstream", ds("warehouse.raw.raw_customers")));
 	assert_true(linked(d, "upstream", ds("warehouse.analytics.country_codes")));
 	json_decref(d);
-	d = entity(cat, job("snapshots", "orders_snapshot"));
+	d = tc_entity(cat, job("snapshots", "orders_snapshot"));
 	assert_true(linked(d, "upstream", ds("warehouse.raw.orders")));
 	assert_true(linked(d, "downstream", ds("warehouse.snapshots.orders_snapshot")));
 	json_decref(d);
 
 	/* sources: named by identifier, with their tests */
-	d = entity(cat, ds("warehouse.raw.orders"));
-	assert_json_eq(prop(d, "dbt_resource_type"), "\"source\"");
-	assert_json_eq(prop(d, "dbt_source_name"), "\"shop_raw\"");
-	assert_json_eq(prop(d, "dbt_loader"), "\"shop-app\"");
-	assert_string_equal(str(d, "description"), "One row per order, as the application writes it.");
-	assert_string_equal(str(field(d, "user_id"), "description"), "Who ordered");
+	d = tc_entity(cat, ds("warehouse.raw.orders"));
+	tc_assert_json_eq(tc_prop(d, "dbt_resource_type"), "\"source\"");
+	tc_assert_json_eq(tc_prop(d, "dbt_source_name"), "\"shop_raw\"");
+	tc_assert_json_eq(tc_prop(d, "dbt_loader"), "\"shop-app\"");
+	assert_string_equal(tc_str(d, "description"), "One row per order, as the application writes it.");
+	assert_string_equal(tc_str(tc_field(d, "user_id"), "description"), "Who ordered");
 	test_names(d, names, sizeof(names));
 	assert_string_equal(names, "source_not_null_shop_raw_orders_id");
 	assert_true(linked(d, "downstream", job("analytics", "stg_orders")));
@@ -596,13 +370,13 @@ static void test_repository_by_path(void **state)
 	assert_true(!json_is_string(json_object_get(d, "subtype")) ||
 		    json_string_length(json_object_get(d, "subtype")) == 0);
 	json_decref(d);
-	d = entity(cat, ds("warehouse.raw.raw_customers"));
-	assert_string_equal(str(d, "description"), "Customer accounts.");
+	d = tc_entity(cat, ds("warehouse.raw.raw_customers"));
+	assert_string_equal(tc_str(d, "description"), "Customer accounts.");
 	json_decref(d);
-	d = entity(cat, ds("warehouse.analytics.country_codes"));
-	assert_json_eq(prop(d, "dbt_resource_type"), "\"seed\"");
-	assert_string_equal(str(field(d, "code"), "description"), "ISO 3166 alpha-2");
-	assert_string_equal(str(prop(d, "dbt_last_commit"), "id"), commit1);
+	d = tc_entity(cat, ds("warehouse.analytics.country_codes"));
+	tc_assert_json_eq(tc_prop(d, "dbt_resource_type"), "\"seed\"");
+	assert_string_equal(tc_str(tc_field(d, "code"), "description"), "ISO 3166 alpha-2");
+	assert_string_equal(tc_str(tc_prop(d, "dbt_last_commit"), "id"), commit1);
 	json_decref(d);
 
 	/* tests are not datasets */
@@ -613,12 +387,12 @@ static void test_repository_by_path(void **state)
 
 	/* the tile */
 	num = json_object_get(json_object_get(batch, "tile"), "numbers");
-	assert_string_equal(str(json_object_get(batch, "tile"), "status"), "up");
-	assert_json_eq(json_object_get(num, "repositories"), "1");
-	assert_json_eq(json_object_get(num, "branches"), "2");
-	assert_json_eq(json_object_get(num, "commits"), "3");
-	assert_json_eq(json_object_get(num, "dbt models"), "4");
-	assert_json_eq(json_object_get(num, "sources"), "2");
+	assert_string_equal(tc_str(json_object_get(batch, "tile"), "status"), "up");
+	tc_assert_json_eq(json_object_get(num, "repositories"), "1");
+	tc_assert_json_eq(json_object_get(num, "branches"), "2");
+	tc_assert_json_eq(json_object_get(num, "commits"), "3");
+	tc_assert_json_eq(json_object_get(num, "dbt models"), "4");
+	tc_assert_json_eq(json_object_get(num, "sources"), "2");
 	json_decref(batch);
 	catalog_close(cat);
 }
@@ -634,53 +408,53 @@ static void test_clone_then_fetch(void **state)
 	json_t *d;
 	(void)state;
 
-	snprintf(cfg, sizeof(cfg), "%s/clone.lua", dir);
+	snprintf(cfg, sizeof(cfg), "%s/clone.lua", td.dir);
 	snprintf(text, sizeof(text),
 		 "plugins = { git = { timeout = 50, git_timeout = 20,\n"
 		 "  repos = { { url = \"file://%s\", dir = \"shop\" } },\n"
 		 "  dbt = { namespace = \"%s\" } } }\n",
 		 repo, NS);
-	write_file(cfg, text);
-	long long t0 = now_ms();
+	tc_write_file(cfg, text);
+	long long t0 = tc_now_ms();
 	assert_int_equal(collect(cfg, NULL, NULL), 0);
-	fprintf(stderr, "git collect (clone): %lld ms\n", now_ms() - t0);
-	snprintf(path, sizeof(path), "%s/plugins/lua_git/clones/shop/HEAD", data_dir);
+	fprintf(stderr, "git collect (clone): %lld ms\n", tc_now_ms() - t0);
+	snprintf(path, sizeof(path), "%s/plugins/lua_git/clones/shop/HEAD", td.data_dir);
 	assert_int_equal(stat(path, &st), 0);
 
-	cat = open_catalog();
+	cat = tc_open_catalog(td.data_dir);
 	/* a file:// URL names the repository it points at */
-	d = entity(cat, repo_id());
-	assert_string_equal(json_string_value(prop(d, "sync")), "cloned");
-	assert_string_equal(json_string_value(prop(d, "head_commit")), commit3);
-	assert_string_equal(json_string_value(prop(d, "default_branch")), "main");
-	assert_json_eq(prop(d, "branch_count"), "2");
+	d = tc_entity(cat, repo_id());
+	assert_string_equal(json_string_value(tc_prop(d, "sync")), "cloned");
+	assert_string_equal(json_string_value(tc_prop(d, "head_commit")), commit3);
+	assert_string_equal(json_string_value(tc_prop(d, "default_branch")), "main");
+	tc_assert_json_eq(tc_prop(d, "branch_count"), "2");
 	assert_false(json_is_true(json_object_get(d, "stale")));
 	json_decref(d);
-	d = entity(cat, ds("warehouse.analytics.orders"));
-	assert_string_equal(str(prop(d, "dbt_last_commit"), "id"), commit1);
+	d = tc_entity(cat, ds("warehouse.analytics.orders"));
+	assert_string_equal(tc_str(tc_prop(d, "dbt_last_commit"), "id"), commit1);
 	json_decref(d);
 	catalog_close(cat);
 
 	/* Bob changes a model upstream; the next run fetches it */
 	snprintf(path, sizeof(path), "%s/models/marts/orders.sql", repo);
-	write_file(path, "select order_id, customer_id from {{ ref('stg_orders') }}\n");
+	tc_write_file(path, "select order_id, customer_id from {{ ref('stg_orders') }}\n");
 	git_in(repo, NULL, NULL, add);
 	commit_as("Bob Roe <bob@example.com>", "2024-09-04T10:00:00Z", "Slim the orders mart",
 		  commit4);
 	assert_int_equal(collect(cfg, NULL, NULL), 0);
-	cat = open_catalog();
-	d = entity(cat, repo_id());
-	assert_string_equal(json_string_value(prop(d, "sync")), "fetched");
-	assert_string_equal(json_string_value(prop(d, "head_commit")), commit4);
-	assert_string_equal(str(json_array_get(prop(d, "recent_commits"), 0), "summary"),
+	cat = tc_open_catalog(td.data_dir);
+	d = tc_entity(cat, repo_id());
+	assert_string_equal(json_string_value(tc_prop(d, "sync")), "fetched");
+	assert_string_equal(json_string_value(tc_prop(d, "head_commit")), commit4);
+	assert_string_equal(tc_str(json_array_get(tc_prop(d, "recent_commits"), 0), "summary"),
 			    "Slim the orders mart");
 	json_decref(d);
-	d = entity(cat, ds("warehouse.analytics.orders"));
-	assert_string_equal(str(prop(d, "dbt_last_commit"), "id"), commit4);
-	assert_string_equal(str(prop(d, "dbt_last_commit"), "author"), "Bob Roe");
+	d = tc_entity(cat, ds("warehouse.analytics.orders"));
+	assert_string_equal(tc_str(tc_prop(d, "dbt_last_commit"), "id"), commit4);
+	assert_string_equal(tc_str(tc_prop(d, "dbt_last_commit"), "author"), "Bob Roe");
 	json_decref(d);
-	d = entity(cat, ds("warehouse.analytics.dim_customers"));
-	assert_string_equal(str(prop(d, "dbt_last_commit"), "id"), commit2);
+	d = tc_entity(cat, ds("warehouse.analytics.dim_customers"));
+	assert_string_equal(tc_str(tc_prop(d, "dbt_last_commit"), "id"), commit2);
 	json_decref(d);
 	catalog_close(cat);
 }
@@ -694,23 +468,23 @@ static void fails_cleanly(const char *name, const char *text, const char *want, 
 	char cfg[400];
 	char *before, *after, *errtext = NULL;
 
-	snprintf(cfg, sizeof(cfg), "%s/%s.lua", dir, name);
-	write_file(cfg, text);
-	before = export_text();
-	long long t0 = now_ms();
-	expect_failure = 1;
+	snprintf(cfg, sizeof(cfg), "%s/%s.lua", td.dir, name);
+	tc_write_file(cfg, text);
+	before = tc_export_text(td.data_dir);
+	long long t0 = tc_now_ms();
+	td.quiet = 1;
 	int rc = collect(cfg, NULL, &errtext);
-	expect_failure = 0;
+	td.quiet = 0;
 	if (rc != 1)
 		fail_msg("%s: exited %d, not 1:\n%s", name, rc, errtext ? errtext : "");
-	long long took = now_ms() - t0;
+	long long took = tc_now_ms() - t0;
 	assert_non_null(errtext);
 	if (!strstr(errtext, want))
 		fail_msg("%s: the failure does not say '%s':\n%s", name, want, errtext);
 	if (took > limit_ms)
 		fail_msg("%s: took %lld ms (limit %ld)", name, took, limit_ms);
 	free(errtext);
-	after = export_text();
+	after = tc_export_text(td.data_dir);
 	assert_string_equal(before, after);
 	free(before);
 	free(after);
@@ -724,7 +498,7 @@ static int clone_count(void)
 	DIR *d;
 	int n = 0;
 
-	snprintf(path, sizeof(path), "%s/plugins/lua_git/clones", data_dir);
+	snprintf(path, sizeof(path), "%s/plugins/lua_git/clones", td.data_dir);
 	d = opendir(path);
 	if (!d)
 		return 0;
@@ -748,20 +522,20 @@ static void test_bad_input(void **state)
 
 	/* a path that is no repository */
 	snprintf(text, sizeof(text),
-		 "plugins = { git = { repos = { { path = \"%s/nope\" } } } }\n", dir);
+		 "plugins = { git = { repos = { { path = \"%s/nope\" } } } }\n", td.dir);
 	snprintf(want, sizeof(want), "failed: git: %s/nope: cannot open repository '%s/nope': ",
-		 dir, dir);
+		 td.dir, td.dir);
 	fails_cleanly("missing", text, want, 10000);
 
 	/* a dbt project whose manifest is not JSON */
-	snprintf(bad, sizeof(bad), "%s/badjson", dir);
+	snprintf(bad, sizeof(bad), "%s/badjson", td.dir);
 	assert_int_equal(mkdir(bad, 0700), 0);
 	snprintf(path, sizeof(path), "%s/target", bad);
 	assert_int_equal(mkdir(path, 0700), 0);
 	snprintf(path, sizeof(path), "%s/dbt_project.yml", bad);
-	write_file(path, "name: 'broken'\nversion: '1.0.0'\n");
+	tc_write_file(path, "name: 'broken'\nversion: '1.0.0'\n");
 	snprintf(path, sizeof(path), "%s/target/manifest.json", bad);
-	write_file(path, "{\"metadata\": {\"dbt_schema_version\": \"https://schemas.getdbt.com/dbt/"
+	tc_write_file(path, "{\"metadata\": {\"dbt_schema_version\": \"https://schemas.getdbt.com/dbt/"
 			 "manifest/v12.json\"}, \"nodes\": {\"model.broken.a\": {\"resource_ty");
 	git_in(bad, NULL, NULL, init);
 	git_in(bad, NULL, NULL, add);
@@ -776,8 +550,8 @@ static void test_bad_input(void **state)
 
 	/* a URL with no repository behind it */
 	snprintf(text, sizeof(text),
-		 "plugins = { git = { repos = { { url = \"file://%s/none.git\" } } } }\n", dir);
-	snprintf(want, sizeof(want), "failed: git: file://%s/none.git: cannot clone: ", dir);
+		 "plugins = { git = { repos = { { url = \"file://%s/none.git\" } } } }\n", td.dir);
+	snprintf(want, sizeof(want), "failed: git: file://%s/none.git: cannot clone: ", td.dir);
 	fails_cleanly("nourl", text, want, 10000);
 	/* ...and no half-made clone left behind */
 	assert_int_equal(clone_count(), 1);
