@@ -161,6 +161,22 @@ int tc_collect(struct tc_dirs *d, const char *collector, const char *cfg, long l
 	return rc;
 }
 
+void tc_plugin_test(struct tc_dirs *d, const char *script, long limit_ms)
+{
+	const char *argv[] = { tc_bin(), "plugin", "test", script, NULL };
+	int rc = tc_run(argv, NULL, NULL, d->out_path, NULL, limit_ms);
+	char *text = tc_slurp(d->out_path);
+
+	if (!text)
+		fail_msg("terrarium plugin test %s exited %d: no output", script, rc);
+	if (rc != 0 || strstr(text, "not ok") || !strstr(text, " passed, 0 failed")) {
+		fprintf(stderr, "%s", text);
+		free(text);
+		fail_msg("terrarium plugin test %s exited %d", script, rc);
+	}
+	free(text);
+}
+
 void tc_write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");

@@ -66,6 +66,13 @@ void tc_dirs_remove(struct tc_dirs *d);
 int tc_collect(struct tc_dirs *d, const char *collector, const char *cfg, long limit_ms,
 	       char **out, char **errtext);
 
+/*
+ * `terrarium plugin test SCRIPT` (a collector's own Lua tests), at most
+ * LIMIT_MS, standard output and error together into D->out_path; fails the
+ * test unless it exits 0, reports " passed, 0 failed" and no "not ok".
+ */
+void tc_plugin_test(struct tc_dirs *d, const char *script, long limit_ms);
+
 /* Write TEXT to PATH (replacing it); fails the test when it cannot. */
 void tc_write_file(const char *path, const char *text);
 
