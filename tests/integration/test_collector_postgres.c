@@ -484,18 +484,8 @@ static void test_server_down(void **state)
  * collector author does. */
 static void test_lua_tests(void **state)
 {
-	const char *argv[] = { tc_bin(), "plugin", "test", "lua/collectors/postgres_test.lua",
-			       NULL };
-	char *text;
-	int rc;
 	(void)state;
-
-	rc = tc_run(argv, NULL, NULL, td.out_path, NULL, RUN_MS);
-	text = tc_slurp(td.out_path);
-	assert_non_null(text);
-	if (rc != 0 || strstr(text, "not ok") || !strstr(text, " passed, 0 failed"))
-		fail_msg("terrarium plugin test exited %d:\n%s", rc, text);
-	free(text);
+	tc_plugin_test(&td, "lua/collectors/postgres_test.lua", RUN_MS);
 }
 
 int main(void)
