@@ -42,6 +42,7 @@
 #define RUNS_DEFAULT 50
 #define RUNS_MAX 1000
 #define IMPORT_CHUNK 50000     /* lines per import transaction */
+#define IMPORT_OPTIMIZE_MIN 50000 /* lines of an import that merge the search index after */
 #define IMPORT_LINE_MAX (16L * 1024 * 1024)
 #define WRITER_CACHE_KIB 8192
 #define IMPORT_CACHE_KIB 131072 /* a bulk import's indexes outgrow less, and spill */
@@ -4496,6 +4497,15 @@ out:
 		/* a failed chunk boundary: nothing is open */
 		wlock_give(cat);
 	} else {
+		/* A large import leaves the search index in many segments, and a
+		 * search then reads each (1.7 ms instead of 0.9 ms per query at
+		 * 1M entities): merge them into one (12 s at 1M) in the last
+		 * transaction (best effort: a failure leaves the index as it was,
+		 * and the import stands).  Small imports leave it to FTS5's
+		 * automerge. */
+		if (rc == 0 && count >= IMPORT_OPTIMIZE_MIN)
+			sqlite3_exec(cat->w, "INSERT INTO entity_fts(entity_fts) VALUES('optimize')",
+				     NULL, NULL, NULL);
 		rc = wend(cat, rc, chunk > 0, err, errlen);
 	}
 	return rc ? rc : count;
