@@ -51,20 +51,9 @@ end
 if type(config.url) ~= "string" or not config.url:match("^https?://[^/]") then
 	fail("set plugins.mlflow.url to the tracking server, e.g. \"http://mlflow:5000\"")
 end
-local base = config.url:gsub("/+$", "")
-local scheme, authority = base:match("^(https?)://([^/?#]+)")
-authority = authority:gsub("^.*@", "")
-local host, port
-if authority:sub(1, 1) == "[" then
-	host, port = authority:match("^%[(.-)%]:?(%d*)$")
-else
-	host, port = authority:match("^([^:]*):?(%d*)$")
-end
-if not host or host == "" then
+local base, host, port = names.http_base(config.url)
+if not host then
 	fail("config.url: no host in '" .. base .. "'")
-end
-if port == "" then
-	port = scheme == "https" and "443" or "80"
 end
 local label = names.authority(host, port)
 local namespace = config.namespace or names.namespace("mlflow", host, port)

@@ -6,6 +6,7 @@
 --   names.join(part, ...)                          -> "shop.public.orders"
 --   names.last(name)                               -> "orders" (after the last '.')
 --   names.ids(kind, namespace)                     -> function(name) -> "<kind>:<ns>:<name>"
+--   names.http_base(url)                           -> base, host, port of an http(s) URL
 --   names.from_uri(uri)                            -> namespace, name, platform | nil, err
 --       a dataset URI (Airflow dataset, MLflow dataset source, ...) as the
 --       OpenLineage naming spec names it: "s3://b/k/x.csv" -> "s3://b", "k/x.csv";
@@ -52,6 +53,31 @@ end
 
 function names.last(name)
 	return name:match("([^.]*)$")
+end
+
+-- An http(s) service's base URL: BASE (URL without trailing '/'), HOST
+-- (without brackets or credentials) and PORT (the scheme's default when the
+-- URL has none, as a string).  HOST and PORT are nil when there is no host.
+function names.http_base(url)
+	local base = url:gsub("/+$", "")
+	local scheme, authority = base:match("^(https?)://([^/?#]+)")
+	if not scheme then
+		return base, nil, nil
+	end
+	authority = authority:gsub("^.*@", "")
+	local host, port
+	if authority:sub(1, 1) == "[" then
+		host, port = authority:match("^%[(.-)%]:?(%d*)$")
+	else
+		host, port = authority:match("^([^:]*):?(%d*)$")
+	end
+	if not host or host == "" then
+		return base, nil, nil
+	end
+	if port == "" then
+		port = scheme == "https" and "443" or "80"
+	end
+	return base, host, port
 end
 
 function names.ids(kind, namespace)
