@@ -46,6 +46,7 @@
 #define READ_CHUNK (16 * 1024)
 #define BATCH 256
 #define IDLE_SLEEP_MS 200
+#define GATHER_MS 1
 #define TILE_EVERY_S 2.0
 #define SYNC_EVERY_S 1.0
 #define PRUNE_EVERY_S 60.0
@@ -901,7 +902,7 @@ static void processor(struct trm_task *task, void *ud)
 			}
 		}
 		double t = mono_s();
-		if ((n == 0 || t - last_sync >= SYNC_EVERY_S) && ingest_store_sync(g->st) == 0)
+		if (t - last_sync >= SYNC_EVERY_S && ingest_store_sync(g->st) == 0)
 			last_sync = t;
 		if (t - last_tile >= TILE_EVERY_S) {
 			tile_refresh(g);
@@ -927,6 +928,8 @@ static void processor(struct trm_task *task, void *ud)
 			if (ingest_store_queued(g->st) == 0)
 				api->task_sleep(task, IDLE_SLEEP_MS);
 			atomic_store(&g->idle, 0);
+		} else if (n < BATCH) {
+			api->task_sleep(task, GATHER_MS);
 		}
 	}
 	ingest_store_sync(g->st);
