@@ -122,13 +122,6 @@ static const char sql_entity[] =
 	"SELECT id, kind, namespace, name, platform, subtype, display_name,"
 	" COALESCE(user_description, description), stale FROM entities WHERE eid = ?1";
 
-/* Highlights for the page: ?1 MATCH, ?2..?3 rowid range, ?4 JSON array of eids. */
-static const char sql_highlight[] =
-	"SELECT rowid, highlight(entity_fts, 0, '<mark>', '</mark>'),"
-	" snippet(entity_fts, 3, '<mark>', '</mark>', '\xe2\x80\xa6', 12)"
-	" FROM entity_fts WHERE entity_fts MATCH ?1 AND rowid >= ?2 AND rowid <= ?3"
-	" AND +rowid IN (SELECT value FROM json_each(?4))";
-
 /*
  * The rank of an FTS5 row: bm25 with the column weights above, computed as
  * FTS5's bm25() computes it (term frequency weighted by column, saturated by
@@ -233,6 +226,48 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
 }
 
 /*
+ * entity_fts's tokenizer (schema.c: unicode61 with remove_diacritics 2), so
+ * the highlights are computed in C the way FTS5's highlight() and snippet()
+ * compute them, on the page's rows only (see hl_render()).
+ */
+struct hl_tokenizer {
+	fts5_tokenizer api;
+	Fts5Tokenizer *tok; /* NULL when not created */
+};
+
+static int hl_tokenizer_open(sqlite3 *db, struct hl_tokenizer *tk)
+{
+	const char *args[] = { "remove_diacritics", "2" };
+	sqlite3_stmt *st = NULL;
+	fts5_api *api = NULL;
+	void *ud = NULL;
+	int ret = CATALOG_EIO;
+
+	tk->tok = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+	sqlite3_step(st);
+	if (!api || api->iVersion < 2 ||
+	    api->xFindTokenizer(api, "unicode61", &ud, &tk->api) != SQLITE_OK ||
+	    tk->api.xCreate(ud, args, 2, &tk->tok) != SQLITE_OK) {
+		tk->tok = NULL;
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static void hl_tokenizer_close(struct hl_tokenizer *tk)
+{
+	if (tk->tok)
+		tk->api.xDelete(tk->tok);
+	tk->tok = NULL;
+}
+
+/*
  * Prepared statements, kept per pooled read connection: preparing the scan's
  * statement alone costs about 70 us, a twentieth of a search.  Each pooled
  * connection gets a cache at search_reader_init() and loses it at
@@ -245,6 +280,7 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
 struct stmt_cache {
 	struct stmt_cache *next;
 	sqlite3 *db;
+	struct hl_tokenizer tk; /* entity_fts's tokenizer, for the highlights */
 	int n;
 	struct {
 		const char *sql;
@@ -283,6 +319,7 @@ void search_reader_release(sqlite3 *db)
 		return;
 	for (int i = 0; i < sc->n; i++)
 		sqlite3_finalize(sc->e[i].st);
+	hl_tokenizer_close(&sc->tk);
 	free(sc);
 }
 
@@ -352,6 +389,10 @@ int search_reader_init(sqlite3 *db)
 		goto out;
 	}
 	sc->db = db;
+	if ((ret = hl_tokenizer_open(db, &sc->tk))) {
+		free(sc);
+		goto out;
+	}
 	pthread_mutex_lock(&stmt_caches_lock);
 	sc->next = stmt_caches;
 	stmt_caches = sc;
@@ -452,6 +493,7 @@ struct cand {
 	double rank;  /* lower is better: bm25, or -updated_at when listing */
 	double score; /* reported: -bm25, 0 when not an FTS hit */
 	int exact;    /* 0 not exact, 1 whole name or id, 2 last name segment */
+	int fts;      /* matched the FTS query in the scan */
 };
 
 struct cand_vec {
@@ -708,6 +750,466 @@ static json_t *exact_highlight(const char *name, int whole)
 	return j;
 }
 
+/*
+ * Highlights, computed in C over the page's rows as FTS5's highlight() and
+ * snippet() compute them (fts5_aux.c): the text is split by entity_fts's own
+ * tokenizer, each query phrase is found at every token position where its
+ * tokens follow one another (the last token of the last phrase as a prefix
+ * when the expression ends in '*'), overlapping instances are coalesced, and
+ * the snippet is the SNIPPET_TOKENS-token window FTS5 would pick (the most
+ * distinct phrases, then the most instances, a sentence start preferred).
+ * Running the FTS5 query again for the page's rows cost a fifth of a search.
+ */
+#define SNIPPET_TOKENS 12
+#define SNIPPET_ELLIPSIS "\xe2\x80\xa6"
+/* A highlighted text longer than this is not highlighted (the stored text is
+ * shown as it is). */
+#define HL_TEXT_MAX (1 << 20)
+
+struct hl_buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void hl_put(struct hl_buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 256;
+		char *np;
+
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		np = realloc(b->p, ncap);
+		if (!np) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void hl_puts(struct hl_buf *b, const char *s)
+{
+	hl_put(b, s, strlen(s));
+}
+
+/* A token: its bytes in the text, and its folded form (FOFF, FLEN) in a buffer. */
+struct hl_token {
+	int start, end;
+	size_t foff;
+	int flen;
+};
+
+/* A phrase instance: first token and phrase; kept in (pos, phrase) order, as
+ * FTS5's xInst() lists them. */
+struct hl_inst {
+	int pos, phrase;
+};
+
+struct hl {
+	struct hl_tokenizer *tk; /* borrowed */
+	/* The query: phrase P's tokens are qtok[pfirst[P] .. pfirst[P] + pntok[P]). */
+	int nphrase;
+	int *pfirst, *pntok;
+	struct hl_token *qtok;
+	int nqtok, capqtok;
+	int prefix;           /* the last phrase's last token is a prefix */
+	struct hl_buf qfold;  /* the query tokens' folded text */
+	/* The text being highlighted. */
+	struct hl_token *tok;
+	int ntok, captok;
+	struct hl_buf fold;
+	struct hl_inst *inst;
+	int ninst, capinst;
+	unsigned char *seen;  /* per phrase, for the snippet's score */
+	struct hl_buf out;
+	int oom;
+};
+
+/* xToken callback: append a token to the query's (CTX's qtok) or the text's list. */
+struct hl_tok_ctx {
+	struct hl *h;
+	int query;
+};
+
+static int hl_token_cb(void *ctx, int tflags, const char *token, int ntoken, int start, int end)
+{
+	struct hl_tok_ctx *t = ctx;
+	struct hl *h = t->h;
+	struct hl_token **v = t->query ? &h->qtok : &h->tok;
+	int *n = t->query ? &h->nqtok : &h->ntok, *cap = t->query ? &h->capqtok : &h->captok;
+	struct hl_buf *fold = t->query ? &h->qfold : &h->fold;
+
+	/* unicode61 makes no colocated tokens; were there any, FTS5 skips them. */
+	if (tflags & FTS5_TOKEN_COLOCATED)
+		return SQLITE_OK;
+	if (*n == *cap) {
+		int ncap = *cap ? *cap * 2 : 64;
+		struct hl_token *nv = realloc(*v, (size_t)ncap * sizeof(**v));
+
+		if (!nv)
+			return SQLITE_NOMEM;
+		*v = nv;
+		*cap = ncap;
+	}
+	(*v)[*n] = (struct hl_token){ start, end, fold->len, ntoken };
+	hl_put(fold, token, (size_t)ntoken);
+	if (fold->oom)
+		return SQLITE_NOMEM;
+	(*n)++;
+	return SQLITE_OK;
+}
+
+static void hl_release(struct hl *h)
+{
+	free(h->pfirst);
+	free(h->pntok);
+	free(h->qtok);
+	free(h->qfold.p);
+	free(h->tok);
+	free(h->fold.p);
+	free(h->inst);
+	free(h->seen);
+	free(h->out.p);
+	memset(h, 0, sizeof(*h));
+}
+
+/*
+ * The phrases of EXPR (search_fts_expr()'s '"term" "term"*'), each tokenized
+ * as FTS5 tokenizes a query string.  Returns 0, CATALOG_ENOMEM or CATALOG_EIO.
+ */
+static int hl_init(struct hl *h, struct hl_tokenizer *tk, const char *expr)
+{
+	size_t n = 0, len = strlen(expr);
+	struct hl_tok_ctx t = { h, 1 };
+	const char *p;
+
+	memset(h, 0, sizeof(*h));
+	h->tk = tk;
+	for (p = expr; *p; p++)
+		if (*p == '"' && (p == expr || p[-1] == ' '))
+			n++;
+	h->pfirst = calloc(n ? n : 1, sizeof(*h->pfirst));
+	h->pntok = calloc(n ? n : 1, sizeof(*h->pntok));
+	if (!h->pfirst || !h->pntok)
+		return CATALOG_ENOMEM;
+	h->prefix = len > 0 && expr[len - 1] == '*';
+	/* Phrases are '"term"' or '"term"*', one space apart; terms hold no '"'. */
+	for (p = expr; *p && (size_t)h->nphrase < n;) {
+		const char *end = strchr(p + 1, '"');
+		int last, rc;
+
+		if (*p != '"' || !end)
+			break;
+		last = (size_t)h->nphrase + 1 == n;
+		h->pfirst[h->nphrase] = h->nqtok;
+		rc = tk->api.xTokenize(tk->tok, &t,
+				       FTS5_TOKENIZE_QUERY |
+					       (last && h->prefix ? FTS5_TOKENIZE_PREFIX : 0),
+				       p + 1, (int)(end - p - 1), hl_token_cb);
+		if (rc == SQLITE_NOMEM)
+			return CATALOG_ENOMEM;
+		if (rc != SQLITE_OK)
+			return CATALOG_EIO;
+		h->pntok[h->nphrase] = h->nqtok - h->pfirst[h->nphrase];
+		h->nphrase++;
+		p = end + 1;
+		while (*p == '*' || *p == ' ')
+			p++;
+	}
+	h->seen = calloc((size_t)h->nphrase + 1, 1);
+	return h->seen ? 0 : CATALOG_ENOMEM;
+}
+
+/* Whether text token I is query token Q (a prefix of it when PREFIX). */
+static int hl_token_is(const struct hl *h, int i, int q, int prefix)
+{
+	const struct hl_token *t = &h->tok[i], *qt = &h->qtok[q];
+
+	if (prefix ? t->flen < qt->flen : t->flen != qt->flen)
+		return 0;
+	return memcmp(h->fold.p + t->foff, h->qfold.p + qt->foff, (size_t)qt->flen) == 0;
+}
+
+/*
+ * Tokenize TEXT (N bytes) and list the query's phrase instances in it.
+ * Returns 0 (h->ninst may be 0), CATALOG_ENOMEM or CATALOG_EIO.
+ */
+static int hl_scan(struct hl *h, const char *text, int n)
+{
+	struct hl_tok_ctx t = { h, 0 };
+	int rc;
+
+	h->ntok = 0;
+	h->ninst = 0;
+	h->fold.len = 0;
+	rc = h->tk->api.xTokenize(h->tk->tok, &t, FTS5_TOKENIZE_DOCUMENT, text, n, hl_token_cb);
+	if (rc == SQLITE_NOMEM)
+		return CATALOG_ENOMEM;
+	if (rc != SQLITE_OK)
+		return CATALOG_EIO;
+	for (int i = 0; i < h->ntok; i++) {
+		for (int p = 0; p < h->nphrase; p++) {
+			int k, nt = h->pntok[p], pre = h->prefix && p == h->nphrase - 1;
+
+			if (nt == 0 || i + nt > h->ntok)
+				continue;
+			for (k = 0; k < nt; k++)
+				if (!hl_token_is(h, i + k, h->pfirst[p] + k, pre && k == nt - 1))
+					break;
+			if (k < nt)
+				continue;
+			if (h->ninst == h->capinst) {
+				int ncap = h->capinst ? h->capinst * 2 : 32;
+				struct hl_inst *nv = realloc(h->inst, (size_t)ncap * sizeof(*nv));
+
+				if (!nv)
+					return CATALOG_ENOMEM;
+				h->inst = nv;
+				h->capinst = ncap;
+			}
+			h->inst[h->ninst++] = (struct hl_inst){ i, p };
+		}
+	}
+	return 0;
+}
+
+/* fts5_aux.c's CInstIter: coalesced instances [start, end], in token positions. */
+struct hl_iter {
+	const struct hl *h;
+	int i, start, end;
+};
+
+static void hl_iter_next(struct hl_iter *it)
+{
+	it->start = it->end = -1;
+	while (it->i < it->h->ninst) {
+		const struct hl_inst *in = &it->h->inst[it->i];
+		int end = in->pos - 1 + it->h->pntok[in->phrase];
+
+		if (it->start < 0) {
+			it->start = in->pos;
+			it->end = end;
+		} else if (in->pos <= it->end) {
+			if (end > it->end)
+				it->end = end;
+		} else {
+			break;
+		}
+		it->i++;
+	}
+}
+
+/*
+ * Into h->out, TEXT with its phrase instances marked, as fts5HighlightCb()
+ * writes it: the whole text, or with RANGE_END >= 0 the tokens RANGE_START
+ * to RANGE_END (a snippet; IT already advanced to the range).
+ */
+static void hl_mark(struct hl *h, struct hl_iter *it, const char *text, int range_start,
+		    int range_end, int *off)
+{
+	int open = 0;
+
+	for (int pos = 0; pos < h->ntok; pos++) {
+		int s = h->tok[pos].start, e = h->tok[pos].end;
+
+		if (range_end >= 0) {
+			if (pos < range_start || pos > range_end)
+				continue;
+			if (range_start && pos == range_start)
+				*off = s;
+		}
+		if (open && (pos <= it->start || it->start < 0) && s > *off) {
+			hl_puts(&h->out, "</mark>");
+			open = 0;
+		}
+		if (pos == it->start && !open) {
+			hl_put(&h->out, text + *off, (size_t)(s - *off));
+			hl_puts(&h->out, "<mark>");
+			*off = s;
+			open = 1;
+		}
+		if (pos == it->end) {
+			if (!open) {
+				hl_puts(&h->out, "<mark>");
+				open = 1;
+			}
+			hl_put(&h->out, text + *off, (size_t)(e - *off));
+			*off = e;
+			hl_iter_next(it);
+		}
+		if (pos == range_end) {
+			if (open) {
+				if (it->start >= 0 && pos >= it->start) {
+					hl_put(&h->out, text + *off, (size_t)(e - *off));
+					*off = e;
+				}
+				hl_puts(&h->out, "</mark>");
+				open = 0;
+			}
+			hl_put(&h->out, text + *off, (size_t)(e - *off));
+			*off = e;
+		}
+	}
+	if (open)
+		hl_puts(&h->out, "</mark>");
+}
+
+/*
+ * highlight(entity_fts, col, '<mark>', '</mark>') of TEXT into a new JSON
+ * string, or NULL (ENOMEM / EIO in *RET; TEXT past HL_TEXT_MAX is returned
+ * as it is).
+ */
+static json_t *hl_highlight(struct hl *h, const char *text, int *ret)
+{
+	size_t n = strlen(text);
+	struct hl_iter it = { h, 0, -1, -1 };
+	int off = 0;
+	json_t *j;
+
+	*ret = 0;
+	if (n > HL_TEXT_MAX || !h->nphrase)
+		goto plain;
+	if ((*ret = hl_scan(h, text, (int)n)))
+		return NULL;
+	if (!h->ninst)
+		goto plain;
+	h->out.len = 0;
+	hl_iter_next(&it);
+	hl_mark(h, &it, text, 0, -1, &off);
+	hl_put(&h->out, text + off, n - (size_t)off);
+	if (h->out.oom) {
+		h->out.oom = 0;
+		*ret = CATALOG_ENOMEM;
+		return NULL;
+	}
+	j = json_stringn(h->out.p, h->out.len);
+	goto done;
+plain:
+	j = json_stringn(text, n);
+done:
+	if (!j)
+		*ret = CATALOG_ENOMEM;
+	return j;
+}
+
+/* fts5SnippetScore(): the score of the window of SNIPPET_TOKENS from POS,
+ * and (ADJ not NULL) where a window around its instances would start. */
+static int hl_score(struct hl *h, int pos, int *adj)
+{
+	int score = 0, first = -1, last = 0;
+	long long end = (long long)pos + SNIPPET_TOKENS;
+
+	memset(h->seen, 0, (size_t)h->nphrase);
+	for (int i = 0; i < h->ninst; i++) {
+		const struct hl_inst *in = &h->inst[i];
+
+		if (in->pos < pos || in->pos >= end)
+			continue;
+		score += h->seen[in->phrase] ? 1 : 1000;
+		h->seen[in->phrase] = 1;
+		if (first < 0)
+			first = in->pos;
+		last = in->pos + h->pntok[in->phrase];
+	}
+	if (adj) {
+		long long a = first - (SNIPPET_TOKENS - (last - first)) / 2;
+
+		if (a + SNIPPET_TOKENS > h->ntok)
+			a = h->ntok - SNIPPET_TOKENS;
+		if (a < 0)
+			a = 0;
+		*adj = (int)a;
+	}
+	return score;
+}
+
+/* Whether text token I starts a sentence (fts5SentenceFinderCb()). */
+static int hl_sentence_start(const struct hl *h, const char *text, int i)
+{
+	int j, s = h->tok[i].start;
+	char ch = 0;
+
+	if (i == 0)
+		return 1;
+	for (j = s - 1; j >= 0; j--) {
+		ch = text[j];
+		if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
+			break;
+	}
+	return j != s - 1 && (ch == '.' || ch == ':');
+}
+
+/*
+ * snippet(entity_fts, col, '<mark>', '</mark>', '…', SNIPPET_TOKENS) of TEXT
+ * into a new JSON string when TEXT holds an instance of a query phrase; NULL
+ * with *RET 0 when it holds none (or is past HL_TEXT_MAX), NULL with ENOMEM /
+ * EIO in *RET on failure.
+ */
+static json_t *hl_snippet(struct hl *h, const char *text, int *ret)
+{
+	size_t n = strlen(text);
+	struct hl_iter it = { h, 0, -1, -1 };
+	int best = 0, best_start = 0, off = 0, range_end;
+	json_t *j;
+
+	*ret = 0;
+	if (n > HL_TEXT_MAX || !h->nphrase)
+		return NULL;
+	if ((*ret = hl_scan(h, text, (int)n)) || !h->ninst)
+		return NULL;
+	/* Instances come in position order: SENT follows them as the last
+	 * sentence start at or before each (token 0 always is one). */
+	for (int i = 0, k = 0, sent = 0; i < h->ninst; i++) {
+		int io = h->inst[i].pos, adj, score = hl_score(h, io, &adj);
+
+		if (score > best) {
+			best = score;
+			best_start = adj;
+		}
+		if (h->ntok <= SNIPPET_TOKENS)
+			continue;
+		for (; k <= io; k++)
+			if (hl_sentence_start(h, text, k))
+				sent = k;
+		if (sent < io) {
+			score = hl_score(h, sent, NULL) + (sent == 0 ? 120 : 100);
+			if (score > best) {
+				best = score;
+				best_start = sent;
+			}
+		}
+	}
+	h->out.len = 0;
+	range_end = best_start + SNIPPET_TOKENS - 1;
+	if (best_start > 0)
+		hl_puts(&h->out, SNIPPET_ELLIPSIS);
+	hl_iter_next(&it);
+	while (it.start >= 0 && it.start < best_start)
+		hl_iter_next(&it);
+	hl_mark(h, &it, text, best_start, range_end, &off);
+	if (range_end >= h->ntok - 1)
+		hl_put(&h->out, text + off, n - (size_t)off);
+	else
+		hl_puts(&h->out, SNIPPET_ELLIPSIS);
+	if (h->out.oom) {
+		h->out.oom = 0;
+		*ret = CATALOG_ENOMEM;
+		return NULL;
+	}
+	j = json_stringn(h->out.p, h->out.len);
+	if (!j)
+		*ret = CATALOG_ENOMEM;
+	return j;
+}
+
 struct search_ctx {
 	sqlite3 *db;
 	const struct search_query *q;
@@ -721,6 +1223,8 @@ struct search_ctx {
 	int capped;
 	json_t *facets;
 	struct stmt_cache *sc; /* the connection's statements, or NULL */
+	struct hl hl;          /* the page's highlights */
+	struct hl_tokenizer own_tk; /* the tokenizer when SC has none */
 	char *err;
 	size_t errlen;
 };
@@ -819,9 +1323,11 @@ static int collect_scan(struct search_ctx *c, int listing)
 			cd.rank = sqlite3_column_double(st, 5);
 			cd.score = -cd.rank;
 		}
+		cd.fts = !listing;
 		hit = ex ? bsearch(&key, ex, c->n_exact, sizeof(*ex), cmp_eid_idx) : NULL;
 		if (hit) {
 			c->cv.v[hit->idx].score = cd.score;
+			c->cv.v[hit->idx].fts = cd.fts;
 			continue;
 		}
 		if (c->cv.n >= SEARCH_FACET_SCAN) {
@@ -1149,10 +1655,80 @@ out:
 	return ret;
 }
 
+/* Whether exact hit CD matches the FTS query: known from the scan unless the
+ * scan stopped early (then one lookup of its row). */
+static int exact_is_fts(struct search_ctx *c, const struct cand *cd, int *ret)
+{
+	static const char sql[] =
+		"SELECT 1 FROM entity_fts WHERE entity_fts MATCH ?1 AND rowid = ?2";
+	sqlite3_stmt *st = NULL;
+	int rc, yes = 0;
+
+	*ret = 0;
+	if (cd->fts || !c->capped)
+		return cd->fts;
+	if (stmt_get(c->db, c->sc, sql, &st) != SQLITE_OK) {
+		*ret = sql_fail(c);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, c->expr, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, cd->eid);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		yes = 1;
+	else if (rc != SQLITE_DONE)
+		*ret = sql_fail(c);
+out:
+	stmt_done(c->sc, st);
+	return yes;
+}
+
+/*
+ * The highlights of a hit: "name" always (the exact match's segment marked,
+ * or the name as highlight() marks it), "description" when the hit matches
+ * the FTS query and its description holds a query phrase (as snippet()).
+ */
+static json_t *hit_highlights(struct search_ctx *c, const struct cand *cd, const char *name,
+			      const char *desc, int *ret)
+{
+	json_t *hl = json_object(), *nameh = NULL, *desch = NULL;
+	int fts;
+
+	*ret = 0;
+	if (!hl)
+		goto oom;
+	if (cd->exact)
+		nameh = exact_highlight(name, cd->exact == 1);
+	else if (*c->expr)
+		nameh = hl_highlight(&c->hl, name, ret);
+	else
+		nameh = json_string(name);
+	if (*ret)
+		goto fail;
+	if (!nameh || json_object_set_new(hl, "name", nameh))
+		goto oom;
+	if (*c->expr && *desc) {
+		fts = cd->exact ? exact_is_fts(c, cd, ret) : 1;
+		if (*ret)
+			goto fail;
+		desch = fts ? hl_snippet(&c->hl, desc, ret) : NULL;
+		if (*ret)
+			goto fail;
+		if (desch && json_object_set_new(hl, "description", desch))
+			goto oom;
+	}
+	return hl;
+oom:
+	*ret = CATALOG_ENOMEM;
+fail:
+	json_decref(hl);
+	return NULL;
+}
+
 /* One hit object for candidate CD, or NULL (ENOMEM / EIO in *RET). */
 static json_t *load_hit(struct search_ctx *c, sqlite3_stmt *st, const struct cand *cd, int *ret)
 {
-	json_t *hit = NULL, *hl = NULL, *nameh = NULL;
+	json_t *hit = NULL, *hl = NULL;
 	const char *name;
 	int rc;
 
@@ -1169,18 +1745,12 @@ static json_t *load_hit(struct search_ctx *c, sqlite3_stmt *st, const struct can
 		return NULL;
 	}
 	name = col_text(st, 3);
-	if (cd->exact)
-		nameh = exact_highlight(name, cd->exact == 1);
-	else
-		nameh = json_string(name);
-	hl = json_object();
+	hl = hit_highlights(c, cd, name, col_text(st, 7), ret);
+	if (!hl)
+		return NULL;
 	hit = json_object();
-	if (!nameh || !hl || !hit || json_object_set_new(hl, "name", nameh)) {
-		if (!hl)
-			json_decref(nameh);
+	if (!hit)
 		goto oom;
-	}
-	nameh = NULL;
 	if (json_object_set_new(hit, "id", json_string(col_text(st, 0))) ||
 	    json_object_set_new(hit, "kind", json_string(col_text(st, 1))) ||
 	    json_object_set_new(hit, "namespace", json_string(col_text(st, 2))) ||
@@ -1204,71 +1774,6 @@ oom:
 	return NULL;
 }
 
-/* Fill the page's highlights from one FTS pass over its rowid range. */
-static int page_highlights(struct search_ctx *c, const struct cand *page, size_t n, json_t *hits)
-{
-	sqlite3_stmt *st = NULL;
-	char *eids = NULL;
-	int64_t lo = INT64_MAX, hi = INT64_MIN;
-	int rc, ret;
-
-	if (!*c->expr || !n)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (page[i].eid < lo)
-			lo = page[i].eid;
-		if (page[i].eid > hi)
-			hi = page[i].eid;
-	}
-	eids = eids_json(page, 0, n);
-	if (!eids) {
-		ret = CATALOG_ENOMEM;
-		goto out;
-	}
-	if (stmt_get(c->db, c->sc, sql_highlight, &st) != SQLITE_OK) {
-		ret = sql_fail(c);
-		goto out;
-	}
-	sqlite3_bind_text(st, 1, c->expr, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, lo);
-	sqlite3_bind_int64(st, 3, hi);
-	sqlite3_bind_text(st, 4, eids, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t eid = sqlite3_column_int64(st, 0);
-		const char *desc = col_text(st, 2);
-
-		for (size_t i = 0; i < json_array_size(hits); i++) {
-			json_t *hit = json_array_get(hits, i);
-			json_t *hl = json_object_get(hit, "highlights");
-
-			if (json_integer_value(json_object_get(hit, "_eid")) != eid)
-				continue;
-			if (!json_is_true(json_object_get(hit, "exact")) &&
-			    json_object_set_new(hl, "name", json_string(col_text(st, 1)))) {
-				ret = CATALOG_ENOMEM;
-				goto out;
-			}
-			/* snippet() of a column without a match is its first words,
-			 * unmarked: only a marked one is a description highlight. */
-			if (strstr(desc, "<mark>") &&
-			    json_object_set_new(hl, "description", json_string(desc))) {
-				ret = CATALOG_ENOMEM;
-				goto out;
-			}
-			break;
-		}
-	}
-	if (rc != SQLITE_DONE) {
-		ret = sql_fail(c);
-		goto out;
-	}
-	ret = 0;
-out:
-	stmt_done(c->sc, st);
-	free(eids);
-	return ret;
-}
-
 static int build_page(struct search_ctx *c, int limit, int offset, json_t *hits)
 {
 	sqlite3_stmt *st = NULL;
@@ -1278,6 +1783,19 @@ static int build_page(struct search_ctx *c, int limit, int offset, json_t *hits)
 	if (from >= c->cv.n)
 		goto out;
 	to = c->cv.n - from > (size_t)limit ? from + (size_t)limit : c->cv.n;
+	if (*c->expr) {
+		struct hl_tokenizer *tk = c->sc && c->sc->tk.tok ? &c->sc->tk : &c->own_tk;
+
+		if (!tk->tok && hl_tokenizer_open(c->db, tk)) {
+			ret = sql_fail(c);
+			goto out;
+		}
+		if ((ret = hl_init(&c->hl, tk, c->expr))) {
+			if (ret == CATALOG_EIO)
+				sql_fail(c);
+			goto out;
+		}
+	}
 	if (stmt_get(c->db, c->sc, sql_entity, &st) != SQLITE_OK) {
 		ret = sql_fail(c);
 		goto out;
@@ -1285,21 +1803,16 @@ static int build_page(struct search_ctx *c, int limit, int offset, json_t *hits)
 	for (size_t i = from; i < to; i++) {
 		json_t *hit = load_hit(c, st, &c->cv.v[i], &ret);
 
-		if (ret)
+		if (ret) {
+			if (ret == CATALOG_EIO && !c->err[0])
+				sql_fail(c);
 			goto out;
-		if (!hit)
-			continue;
-		/* The eid rides along until the highlights are in. */
-		if (json_object_set_new(hit, "_eid", json_integer(c->cv.v[i].eid)) ||
-		    json_array_append_new(hits, hit)) {
+		}
+		if (hit && json_array_append_new(hits, hit)) {
 			ret = CATALOG_ENOMEM;
 			goto out;
 		}
 	}
-	if ((ret = page_highlights(c, c->cv.v + from, to - from, hits)))
-		goto out;
-	for (size_t i = 0; i < json_array_size(hits); i++)
-		json_object_del(json_array_get(hits, i), "_eid");
 out:
 	stmt_done(c->sc, st);
 	return ret;
@@ -1461,6 +1974,8 @@ out:
 	json_decref(res);
 	json_decref(hits);
 	json_decref(c.facets);
+	hl_release(&c.hl);
+	hl_tokenizer_close(&c.own_tk);
 	catalog_reader_put(cat, c.db);
 	free(c.counts);
 	free(c.cv.v);

@@ -792,6 +792,95 @@ static void test_highlights(void **state)
 	json_decref(res);
 }
 
+/*
+ * The highlights are computed in C: for every hit they must be what FTS5's
+ * highlight() (name) and snippet() (description) give for the same MATCH
+ * expression, across prefixes, multi-token terms, repeats, diacritics and
+ * long descriptions whose best window is not their start.
+ */
+static void test_highlights_match_fts5(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const names[] = {
+		"shop.public.orders", "shop.public.order_items", "crm.orders_daily",
+		"Café.ventes_été", "payments.refund_issued", "gdpr.deletion_requests",
+		"warehouse.stock.warehouses_2024", "a.b.c_d_e",
+	};
+	static const char *const descs[] = {
+		"",
+		"Orders placed in the shop. One row per order: refunds are tracked elsewhere.",
+		"Daily snapshot of orders. The snapshot is taken at midnight: late orders move "
+		"to the next day. Orders older than a year are archived by the nightly job "
+		"and the archive keeps every shop order, refund and payment for audit.",
+		"Ventes de l'été au café: déjà agrégées par jour. Résumé des ventes.",
+		"refund refund refund issued after the payment was refunded; refund_issued is "
+		"the event, refunds the table",
+		"GDPR deletion requests. Each deletion request is honoured within 30 days: "
+		"see the deletion runbook",
+		"stock per warehouse, warehouses listed by region and warehouse size; the "
+		"warehouse with the most stock is first",
+		"c d e",
+	};
+	static const char *const queries[] = {
+		"orders", "order", "shop orders", "snapshot", "snap", "nightly archive",
+		"cafe", "ete", "ventes ete", "refund", "refund_issued", "refunds refund",
+		"gdpr deletion", "deletion", "warehouse", "wareh", "warehouses_2024", "c_d",
+		"orders orders", "the", "e",
+	};
+	char path[160];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int checked = 0, described = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		put1(f->cat, ent("dataset", PG, names[i], descs[i]));
+	snprintf(path, sizeof(path), "%s", f->path);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT highlight(entity_fts, 0, '<mark>', '</mark>'),"
+					    " snippet(entity_fts, 3, '<mark>', '</mark>',"
+					    " '\xe2\x80\xa6', 12)"
+					    " FROM entity_fts JOIN entities e ON e.eid = entity_fts.rowid"
+					    " WHERE entity_fts MATCH ?1 AND e.id = ?2",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	for (size_t q = 0; q < sizeof(queries) / sizeof(queries[0]); q++) {
+		char expr[256];
+		json_t *res = search_text(f->cat, queries[q]);
+		json_t *hits = json_object_get(res, "hits");
+
+		assert_int_equal(search_fts_expr(queries[q], expr, sizeof(expr)), 0);
+		for (size_t i = 0; i < json_array_size(hits); i++) {
+			json_t *hit = json_array_get(hits, i);
+			json_t *hl = json_object_get(hit, "highlights");
+			const char *desc = json_string_value(json_object_get(hl, "description"));
+
+			sqlite3_reset(st);
+			sqlite3_bind_text(st, 1, expr, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 2, json_string_value(json_object_get(hit, "id")), -1,
+					  SQLITE_TRANSIENT);
+			assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+			if (!json_is_true(json_object_get(hit, "exact")))
+				assert_string_equal(json_string_value(json_object_get(hl, "name")),
+						    (const char *)sqlite3_column_text(st, 0));
+			if (strstr((const char *)sqlite3_column_text(st, 1), "<mark>")) {
+				assert_non_null(desc);
+				assert_string_equal(desc, (const char *)sqlite3_column_text(st, 1));
+				described++;
+			} else {
+				assert_null(desc);
+			}
+			checked++;
+		}
+		json_decref(res);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	/* The comparisons above ran, over names and descriptions both. */
+	assert_true(checked >= 30);
+	assert_true(described >= 15);
+}
+
 /* --- hostile text ----------------------------------------------------------------------------- */
 
 static void test_fts_syntax_is_text(void **state)
@@ -951,6 +1040,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_highlights, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_highlights_match_fts5, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fts_syntax_is_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_query_lists_newest_first, setup,
