@@ -100,15 +100,12 @@ static const char sql_list[] =
 	"SELECT e.eid, e.kind, e.platform, e.stale, " SEARCH_FILTER ", e.updated_at"
 	" FROM entities e ORDER BY e.eid DESC";
 
-/* Tag and owner facets over a JSON array of eids (?1). */
-static const char sql_facet_tag[] =
-	"SELECT tag, count(DISTINCT eid) AS n FROM tags"
-	" WHERE eid IN (SELECT value FROM json_each(?1))"
-	" GROUP BY tag ORDER BY n DESC, tag LIMIT ?2";
-static const char sql_facet_owner[] =
-	"SELECT owner, count(DISTINCT eid) AS n FROM owners"
-	" WHERE eid IN (SELECT value FROM json_each(?1))"
-	" GROUP BY owner ORDER BY n DESC, owner LIMIT ?2";
+/* Tag and owner rows of the eids in a JSON array (?1), each eid's rows
+ * together in primary-key order (value, source). */
+static const char sql_list_tag[] =
+	"SELECT eid, tag FROM tags WHERE eid IN (SELECT value FROM json_each(?1))";
+static const char sql_list_owner[] =
+	"SELECT eid, owner FROM owners WHERE eid IN (SELECT value FROM json_each(?1))";
 
 /* The same, read as the tag and owner rows of an eid range (?1..?2), in
  * primary-key order (eid, value, source). */
@@ -672,53 +669,27 @@ static int facets_count(json_t *facets, sqlite3_stmt *st)
 	return 0;
 }
 
-/* A JSON array text "[1,2,3]" of the eids of V[from..to), in a new buffer. */
-static char *eids_json(const struct cand *v, size_t from, size_t to)
+/* A JSON array text "[1,2,3]" of the N eids of V, in a new buffer. */
+static char *eids_json(const int64_t *v, size_t n)
 {
-	size_t cap = 3 + (to - from) * 21, o = 0;
+	size_t cap = 3 + n * 21, o = 0;
 	char *buf = malloc(cap);
 
 	if (!buf)
 		return NULL;
 	buf[o++] = '[';
-	for (size_t i = from; i < to; i++) {
-		int n = snprintf(buf + o, cap - o, "%s%lld", i > from ? "," : "",
-				 (long long)v[i].eid);
+	for (size_t i = 0; i < n; i++) {
+		int k = snprintf(buf + o, cap - o, "%s%lld", i ? "," : "", (long long)v[i]);
 
-		if (n < 0 || (size_t)n >= cap - o) {
+		if (k < 0 || (size_t)k >= cap - o) {
 			free(buf);
 			return NULL;
 		}
-		o += (size_t)n;
+		o += (size_t)k;
 	}
 	buf[o++] = ']';
 	buf[o] = '\0';
 	return buf;
-}
-
-static int facet_query(sqlite3 *db, struct stmt_cache *sc, const char *sql, const char *eids,
-		       json_t *obj)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, ret = CATALOG_EIO;
-
-	if (stmt_get(db, sc, sql, &st) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, eids, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, SEARCH_FACET_VALUES);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (json_object_set_new(obj, col_text(st, 0),
-					json_integer(sqlite3_column_int64(st, 1)))) {
-			ret = CATALOG_ENOMEM;
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		goto out;
-	ret = 0;
-out:
-	stmt_done(sc, st);
-	return ret;
 }
 
 /* The index of the last name segment: after the last '.', '/' or ':'. */
@@ -1515,7 +1486,7 @@ static int cmp_facet_value(const void *a, const void *b)
 }
 
 /* Into OBJ, the SEARCH_FACET_VALUES most frequent values of COUNTS, most
- * frequent first (then by value), as facet_query() lists them. */
+ * frequent first (then by value). */
 static int facet_top(json_t *counts, json_t *obj)
 {
 	size_t n = json_object_size(counts), i = 0;
@@ -1550,7 +1521,7 @@ static int facet_top(json_t *counts, json_t *obj)
  * range holds few other rows (see FACET_RANGE_FACTOR).
  */
 static int facet_range(struct search_ctx *c, const char *sql, const int64_t *eids, size_t n,
-		       json_t *obj)
+		       const char *list, json_t *obj)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *counts = json_object();
@@ -1565,18 +1536,23 @@ static int facet_range(struct search_ctx *c, const char *sql, const int64_t *eid
 	}
 	if (stmt_get(c->db, c->sc, sql, &st) != SQLITE_OK)
 		goto out;
-	sqlite3_bind_int64(st, 1, eids[0]);
-	sqlite3_bind_int64(st, 2, eids[n - 1]);
+	if (list) {
+		sqlite3_bind_text(st, 1, list, -1, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_int64(st, 1, eids[0]);
+		sqlite3_bind_int64(st, 2, eids[n - 1]);
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t eid = sqlite3_column_int64(st, 0);
 		const char *value = col_text(st, 1);
 		size_t len = strlen(value);
 
-		while (k < n && eids[k] < eid)
+		/* A list's rows are all hits'; a range's are hits' when their eid is. */
+		while (!list && k < n && eids[k] < eid)
 			k++;
-		if (k == n)
+		if (!list && k == n)
 			break;
-		if (eids[k] != eid)
+		if (!list && eids[k] != eid)
 			continue;
 		if (eid == prev_eid && prev && strcmp(prev, value) == 0)
 			continue;
@@ -1631,20 +1607,20 @@ static int collect_facets(struct search_ctx *c)
 		sorted[i] = c->cv.v[i].eid;
 	qsort(sorted, n, sizeof(*sorted), cmp_i64);
 	if ((uint64_t)(sorted[n - 1] - sorted[0]) < (uint64_t)n * FACET_RANGE_FACTOR) {
-		if ((ret = facet_range(c, sql_range_tag, sorted, n, tag)) ||
-		    (ret = facet_range(c, sql_range_owner, sorted, n, owner))) {
+		if ((ret = facet_range(c, sql_range_tag, sorted, n, NULL, tag)) ||
+		    (ret = facet_range(c, sql_range_owner, sorted, n, NULL, owner))) {
 			if (ret == CATALOG_EIO)
 				sql_fail(c);
 		}
 		goto out;
 	}
-	eids = eids_json(c->cv.v, 0, n);
+	eids = eids_json(sorted, n);
 	if (!eids) {
 		ret = CATALOG_ENOMEM;
 		goto out;
 	}
-	if ((ret = facet_query(c->db, c->sc, sql_facet_tag, eids, tag)) ||
-	    (ret = facet_query(c->db, c->sc, sql_facet_owner, eids, owner))) {
+	if ((ret = facet_range(c, sql_list_tag, sorted, n, eids, tag)) ||
+	    (ret = facet_range(c, sql_list_owner, sorted, n, eids, owner))) {
 		if (ret == CATALOG_EIO)
 			sql_fail(c);
 		goto out;
