@@ -90,6 +90,12 @@ static const char sql_fts[] =
 	" FROM entity_fts JOIN entities e ON e.eid = entity_fts.rowid"
 	" WHERE entity_fts MATCH ?1 ORDER BY entity_fts.rowid DESC";
 
+/* The same without filters: every row passes. */
+static const char sql_fts_all[] =
+	"SELECT entity_fts.rowid, e.kind, e.platform, e.stale, 1, " SEARCH_RANK
+	" FROM entity_fts JOIN entities e ON e.eid = entity_fts.rowid"
+	" WHERE entity_fts MATCH ?1 ORDER BY entity_fts.rowid DESC";
+
 /* The matches of ?1, newest first, and whether each passes the filters. */
 static const char sql_fills[] =
 	"SELECT " SEARCH_FILTER " FROM entity_fts JOIN entities e ON e.eid = entity_fts.rowid"
@@ -649,26 +655,6 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return s ? (const char *)s : "";
 }
 
-static int facet_inc(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (v)
-		return json_integer_set(v, json_integer_value(v) + 1);
-	return json_object_set_new(obj, key, json_integer(1));
-}
-
-/* Count one kept hit in the in-memory facets. */
-static int facets_count(json_t *facets, sqlite3_stmt *st)
-{
-	if (facet_inc(json_object_get(facets, "kind"), col_text(st, 1)) ||
-	    facet_inc(json_object_get(facets, "platform"), col_text(st, 2)) ||
-	    facet_inc(json_object_get(facets, "stale"),
-		      sqlite3_column_int(st, 3) ? "true" : "false"))
-		return CATALOG_ENOMEM;
-	return 0;
-}
-
 /* A JSON array text "[1,2,3]" of the N eids of V, in a new buffer. */
 static char *eids_json(const int64_t *v, size_t n)
 {
@@ -1181,6 +1167,142 @@ static json_t *hl_snippet(struct hl *h, const char *text, int *ret)
 	return j;
 }
 
+/*
+ * Facet counts: string values and how many hits have each, in the order
+ * first seen, found by a hash (cheaper than a JSON object's per increment).
+ */
+struct fc_entry {
+	size_t key; /* offset of the NUL-terminated value in keys */
+	uint32_t hash;
+	json_int_t n;
+};
+
+struct fcount {
+	struct fc_entry *e;
+	size_t n, cap;
+	uint32_t *slot; /* index + 1 into e, 0 when free; nslot a power of two */
+	size_t nslot;
+	struct hl_buf keys;
+};
+
+static void fcount_release(struct fcount *f)
+{
+	free(f->e);
+	free(f->slot);
+	free(f->keys.p);
+	memset(f, 0, sizeof(*f));
+}
+
+static uint32_t fc_hash(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+static int fc_rehash(struct fcount *f, size_t nslot)
+{
+	uint32_t *slot = calloc(nslot, sizeof(*slot));
+
+	if (!slot)
+		return CATALOG_ENOMEM;
+	for (size_t i = 0; i < f->n; i++) {
+		size_t k = f->e[i].hash & (nslot - 1);
+
+		while (slot[k])
+			k = (k + 1) & (nslot - 1);
+		slot[k] = (uint32_t)i + 1;
+	}
+	free(f->slot);
+	f->slot = slot;
+	f->nslot = nslot;
+	return 0;
+}
+
+/* Count one hit with value KEY (LEN bytes). */
+static int fcount_inc(struct fcount *f, const char *key, size_t len)
+{
+	uint32_t h = fc_hash(key, len);
+	size_t k;
+
+	if (f->n * 2 >= f->nslot && fc_rehash(f, f->nslot ? f->nslot * 2 : 16))
+		return CATALOG_ENOMEM;
+	for (k = h & (f->nslot - 1); f->slot[k]; k = (k + 1) & (f->nslot - 1)) {
+		struct fc_entry *e = &f->e[f->slot[k] - 1];
+
+		if (e->hash == h && strncmp(f->keys.p + e->key, key, len) == 0 &&
+		    f->keys.p[e->key + len] == '\0') {
+			e->n++;
+			return 0;
+		}
+	}
+	if (f->n == f->cap) {
+		size_t ncap = f->cap ? f->cap * 2 : 16;
+		struct fc_entry *ne = realloc(f->e, ncap * sizeof(*ne));
+
+		if (!ne)
+			return CATALOG_ENOMEM;
+		f->e = ne;
+		f->cap = ncap;
+	}
+	f->e[f->n] = (struct fc_entry){ f->keys.len, h, 1 };
+	hl_put(&f->keys, key, len);
+	hl_put(&f->keys, "", 1);
+	if (f->keys.oom)
+		return CATALOG_ENOMEM;
+	f->slot[k] = (uint32_t)++f->n;
+	return 0;
+}
+
+struct facet_value {
+	const char *key;
+	json_int_t n;
+};
+
+static int cmp_facet_value(const void *a, const void *b)
+{
+	const struct facet_value *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n > y->n ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+/*
+ * Into OBJ, the values of F with their counts: in the order first seen, or
+ * with TOP the SEARCH_FACET_VALUES most frequent, most frequent first (then
+ * by value).
+ */
+static int fcount_json(const struct fcount *f, int top, json_t *obj)
+{
+	struct facet_value *v;
+	size_t n = f->n;
+	int ret = 0;
+
+	if (!n)
+		return 0;
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return CATALOG_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct facet_value){ f->keys.p + f->e[i].key, f->e[i].n };
+	if (top) {
+		qsort(v, n, sizeof(*v), cmp_facet_value);
+		if (n > SEARCH_FACET_VALUES)
+			n = SEARCH_FACET_VALUES;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (json_object_set_new(obj, v[i].key, json_integer(v[i].n))) {
+			ret = CATALOG_ENOMEM;
+			break;
+		}
+	}
+	free(v);
+	return ret;
+}
+
 struct search_ctx {
 	sqlite3 *db;
 	const struct search_query *q;
@@ -1193,6 +1315,7 @@ struct search_ctx {
 	size_t ncounts;
 	int capped;
 	json_t *facets;
+	struct fcount fkind, fplatform, fstale; /* counted during the scans */
 	struct stmt_cache *sc; /* the connection's statements, or NULL */
 	struct hl hl;          /* the page's highlights */
 	struct hl_tokenizer own_tk; /* the tokenizer when SC has none */
@@ -1204,6 +1327,19 @@ static int sql_fail(struct search_ctx *c)
 {
 	set_err(c->err, c->errlen, "cannot search catalog: %s", sqlite3_errmsg(c->db));
 	return CATALOG_EIO;
+}
+
+/* Count one kept hit (columns 1-3 of ST: kind, platform, stale) in the facets. */
+static int facets_count(struct search_ctx *c, sqlite3_stmt *st)
+{
+	const char *kind = col_text(st, 1), *platform = col_text(st, 2);
+	int stale = sqlite3_column_int(st, 3) != 0;
+
+	if (fcount_inc(&c->fkind, kind, (size_t)sqlite3_column_bytes(st, 1)) ||
+	    fcount_inc(&c->fplatform, platform, (size_t)sqlite3_column_bytes(st, 2)) ||
+	    fcount_inc(&c->fstale, stale ? "true" : "false", stale ? 4 : 5))
+		return CATALOG_ENOMEM;
+	return 0;
 }
 
 static int collect_exact(struct search_ctx *c)
@@ -1227,7 +1363,7 @@ static int collect_exact(struct search_ctx *c)
 			c->capped = 1;
 			break;
 		}
-		if ((ret = cand_push(&c->cv, &cd)) || (ret = facets_count(c->facets, st)))
+		if ((ret = cand_push(&c->cv, &cd)) || (ret = facets_count(c, st)))
 			goto out;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -1241,6 +1377,12 @@ static int collect_exact(struct search_ctx *c)
 out:
 	stmt_done(c->sc, st);
 	return ret;
+}
+
+static int has_filters(const struct search_query *q)
+{
+	return nonempty(q->kind) || nonempty(q->platform) || nonempty(q->tag) ||
+	       nonempty(q->owner) || q->stale >= 0;
 }
 
 /*
@@ -1266,7 +1408,8 @@ static int collect_scan(struct search_ctx *c, int listing)
 			ex[i] = (struct eid_idx){ c->cv.v[i].eid, i };
 		qsort(ex, c->n_exact, sizeof(*ex), cmp_eid_idx);
 	}
-	if (stmt_get(c->db, c->sc, listing ? sql_list : sql_fts, &st) !=
+	if (stmt_get(c->db, c->sc,
+		     listing ? sql_list : has_filters(c->q) ? sql_fts : sql_fts_all, &st) !=
 	    SQLITE_OK) {
 		ret = sql_fail(c);
 		goto out;
@@ -1305,7 +1448,7 @@ static int collect_scan(struct search_ctx *c, int listing)
 			c->capped = 1;
 			break;
 		}
-		if ((ret = cand_push(&c->cv, &cd)) || (ret = facets_count(c->facets, st)))
+		if ((ret = cand_push(&c->cv, &cd)) || (ret = facets_count(c, st)))
 			goto out;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -1324,12 +1467,6 @@ out:
 /* The matches of ?1, newest first, without the filters (none are set). */
 static const char sql_fills_fts[] =
 	"SELECT 1 FROM entity_fts WHERE entity_fts MATCH ?1 ORDER BY rowid DESC";
-
-static int has_filters(const struct search_query *q)
-{
-	return nonempty(q->kind) || nonempty(q->platform) || nonempty(q->tag) ||
-	       nonempty(q->owner) || q->stale >= 0;
-}
 
 /*
  * The characters (not bytes) of the token FTS5 matches as a prefix: the last
@@ -1471,48 +1608,6 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
-struct facet_value {
-	const char *key;
-	json_int_t n;
-};
-
-static int cmp_facet_value(const void *a, const void *b)
-{
-	const struct facet_value *x = a, *y = b;
-
-	if (x->n != y->n)
-		return x->n > y->n ? -1 : 1;
-	return strcmp(x->key, y->key);
-}
-
-/* Into OBJ, the SEARCH_FACET_VALUES most frequent values of COUNTS, most
- * frequent first (then by value). */
-static int facet_top(json_t *counts, json_t *obj)
-{
-	size_t n = json_object_size(counts), i = 0;
-	struct facet_value *v;
-	const char *key;
-	json_t *val;
-	int ret = 0;
-
-	if (!n)
-		return 0;
-	v = malloc(n * sizeof(*v));
-	if (!v)
-		return CATALOG_ENOMEM;
-	json_object_foreach(counts, key, val)
-		v[i++] = (struct facet_value){ key, json_integer_value(val) };
-	qsort(v, n, sizeof(*v), cmp_facet_value);
-	for (i = 0; i < n && i < SEARCH_FACET_VALUES; i++) {
-		if (json_object_set_new(obj, v[i].key, json_integer(v[i].n))) {
-			ret = CATALOG_ENOMEM;
-			break;
-		}
-	}
-	free(v);
-	return ret;
-}
-
 /*
  * A tag or owner facet over hits whose eids (EIDS, N of them, ascending) lie
  * close together: one range read of the table's rows from the first eid to
@@ -1524,16 +1619,12 @@ static int facet_range(struct search_ctx *c, const char *sql, const int64_t *eid
 		       const char *list, json_t *obj)
 {
 	sqlite3_stmt *st = NULL;
-	json_t *counts = json_object();
+	struct fcount counts = { 0 };
 	char *prev = NULL;
 	size_t k = 0, prev_cap = 0;
 	int64_t prev_eid = -1;
 	int rc, ret = CATALOG_EIO;
 
-	if (!counts) {
-		ret = CATALOG_ENOMEM;
-		goto out;
-	}
 	if (stmt_get(c->db, c->sc, sql, &st) != SQLITE_OK)
 		goto out;
 	if (list) {
@@ -1545,7 +1636,7 @@ static int facet_range(struct search_ctx *c, const char *sql, const int64_t *eid
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t eid = sqlite3_column_int64(st, 0);
 		const char *value = col_text(st, 1);
-		size_t len = strlen(value);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
 
 		/* A list's rows are all hits'; a range's are hits' when their eid is. */
 		while (!list && k < n && eids[k] < eid)
@@ -1568,17 +1659,17 @@ static int facet_range(struct search_ctx *c, const char *sql, const int64_t *eid
 		}
 		memcpy(prev, value, len + 1);
 		prev_eid = eid;
-		if (facet_inc(counts, value)) {
+		if (fcount_inc(&counts, value, len)) {
 			ret = CATALOG_ENOMEM;
 			goto out;
 		}
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		goto out;
-	ret = facet_top(counts, obj);
+	ret = fcount_json(&counts, 1, obj);
 out:
 	stmt_done(c->sc, st);
-	json_decref(counts);
+	fcount_release(&counts);
 	free(prev);
 	return ret;
 }
@@ -1925,6 +2016,12 @@ int search_run(struct catalog *cat, const struct search_query *q, json_t **out, 
 	if (!ret)
 		ret = collect_facets(&c);
 	if (!ret)
+		ret = fcount_json(&c.fkind, 0, json_object_get(c.facets, "kind"));
+	if (!ret)
+		ret = fcount_json(&c.fplatform, 0, json_object_get(c.facets, "platform"));
+	if (!ret)
+		ret = fcount_json(&c.fstale, 0, json_object_get(c.facets, "stale"));
+	if (!ret)
 		ret = build_page(&c, limit, q->offset, hits);
 	if (began)
 		sqlite3_exec(c.db, "COMMIT", NULL, NULL, NULL);
@@ -1951,6 +2048,9 @@ out:
 	json_decref(hits);
 	json_decref(c.facets);
 	hl_release(&c.hl);
+	fcount_release(&c.fkind);
+	fcount_release(&c.fplatform);
+	fcount_release(&c.fstale);
 	hl_tokenizer_close(&c.own_tk);
 	catalog_reader_put(cat, c.db);
 	free(c.counts);
