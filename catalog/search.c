@@ -278,7 +278,7 @@ static void hl_tokenizer_close(struct hl_tokenizer *tk)
  * text (the static strings of this file).  A connection is used by one thread
  * at a time, so its cache needs no lock; the list of caches has one.
  */
-#define STMT_CACHE_MAX 16
+#define STMT_CACHE_MAX 24
 
 struct stmt_cache {
 	struct stmt_cache *next;
@@ -1329,6 +1329,24 @@ static int sql_fail(struct search_ctx *c)
 	return CATALOG_EIO;
 }
 
+/* The read transaction's statements: cached, as sqlite3_exec() would parse
+ * them on every search. */
+static const char sql_begin[] = "BEGIN";
+static const char sql_commit[] = "COMMIT";
+
+/* Run SQL (no rows, no parameters) with a cached statement; the last
+ * sqlite3_step() code. */
+static int run_cached(struct search_ctx *c, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = stmt_get(c->db, c->sc, sql, &st);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	stmt_done(c->sc, st);
+	return rc;
+}
+
 /* Count one kept hit (columns 1-3 of ST: kind, platform, stale) in the facets. */
 static int facets_count(struct search_ctx *c, sqlite3_stmt *st)
 {
@@ -1996,7 +2014,7 @@ int search_run(struct catalog *cat, const struct search_query *q, json_t **out, 
 
 	/* A read transaction, so the scans and the page see one snapshot. */
 	if (sqlite3_get_autocommit(c.db)) {
-		if (sqlite3_exec(c.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		if (run_cached(&c, sql_begin) != SQLITE_DONE) {
 			ret = sql_fail(&c);
 			goto out;
 		}
@@ -2024,7 +2042,7 @@ int search_run(struct catalog *cat, const struct search_query *q, json_t **out, 
 	if (!ret)
 		ret = build_page(&c, limit, q->offset, hits);
 	if (began)
-		sqlite3_exec(c.db, "COMMIT", NULL, NULL, NULL);
+		run_cached(&c, sql_commit);
 	if (ret)
 		goto out;
 
