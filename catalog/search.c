@@ -689,24 +689,6 @@ static size_t last_segment(const char *name)
 	return start;
 }
 
-/* NAME with the part an exact match matched wrapped in <mark></mark>. */
-static json_t *exact_highlight(const char *name, int whole)
-{
-	size_t len = strlen(name), seg = whole ? 0 : last_segment(name);
-	char *buf = malloc(len + 14);
-	json_t *j;
-
-	if (!buf)
-		return NULL;
-	memcpy(buf, name, seg);
-	memcpy(buf + seg, "<mark>", 6);
-	memcpy(buf + seg + 6, name + seg, len - seg);
-	memcpy(buf + len + 6, "</mark>", 8);
-	j = json_string(buf);
-	free(buf);
-	return j;
-}
-
 /*
  * Highlights, computed in C over the page's rows as FTS5's highlight() and
  * snippet() compute them (fts5_aux.c): the text is split by entity_fts's own
@@ -722,17 +704,24 @@ static json_t *exact_highlight(const char *name, int whole)
 /* A highlighted text longer than this is not highlighted (the stored text is
  * shown as it is). */
 #define HL_TEXT_MAX (1 << 20)
+/* A search's answer longer than this fails (as out of memory). */
+#define SEARCH_TEXT_MAX (64u << 20)
 
 struct hl_buf {
 	char *p;
 	size_t len, cap;
-	int oom;
+	int oom; /* an allocation failed, or the text passed SEARCH_TEXT_MAX */
+	int bad; /* (JSON) a string was not valid UTF-8 */
 };
 
 static void hl_put(struct hl_buf *b, const char *s, size_t n)
 {
 	if (b->oom)
 		return;
+	if (b->len + n + 1 > SEARCH_TEXT_MAX) {
+		b->oom = 1;
+		return;
+	}
 	if (b->len + n + 1 > b->cap) {
 		size_t ncap = b->cap ? b->cap : 256;
 		char *np;
@@ -1020,41 +1009,34 @@ static void hl_mark(struct hl *h, struct hl_iter *it, const char *text, int rang
 }
 
 /*
- * highlight(entity_fts, col, '<mark>', '</mark>') of TEXT into a new JSON
- * string, or NULL (ENOMEM / EIO in *RET; TEXT past HL_TEXT_MAX is returned
- * as it is).
+ * highlight(entity_fts, col, '<mark>', '</mark>') of TEXT: *OUT and *OUTLEN
+ * are h->out's text (valid until the next call) or TEXT itself when it holds
+ * no phrase instance (or is past HL_TEXT_MAX).  Returns 0, CATALOG_ENOMEM or
+ * CATALOG_EIO.
  */
-static json_t *hl_highlight(struct hl *h, const char *text, int *ret)
+static int hl_highlight(struct hl *h, const char *text, const char **out, size_t *outlen)
 {
 	size_t n = strlen(text);
 	struct hl_iter it = { h, 0, -1, -1 };
-	int off = 0;
-	json_t *j;
+	int off = 0, ret;
 
-	*ret = 0;
+	*out = text;
+	*outlen = n;
 	if (n > HL_TEXT_MAX || !h->nphrase)
-		goto plain;
-	if ((*ret = hl_scan(h, text, (int)n)))
-		return NULL;
-	if (!h->ninst)
-		goto plain;
+		return 0;
+	if ((ret = hl_scan(h, text, (int)n)) || !h->ninst)
+		return ret;
 	h->out.len = 0;
 	hl_iter_next(&it);
 	hl_mark(h, &it, text, 0, -1, &off);
 	hl_put(&h->out, text + off, n - (size_t)off);
 	if (h->out.oom) {
 		h->out.oom = 0;
-		*ret = CATALOG_ENOMEM;
-		return NULL;
+		return CATALOG_ENOMEM;
 	}
-	j = json_stringn(h->out.p, h->out.len);
-	goto done;
-plain:
-	j = json_stringn(text, n);
-done:
-	if (!j)
-		*ret = CATALOG_ENOMEM;
-	return j;
+	*out = h->out.p;
+	*outlen = h->out.len;
+	return 0;
 }
 
 /* fts5SnippetScore(): the score of the window of SNIPPET_TOKENS from POS,
@@ -1106,22 +1088,22 @@ static int hl_sentence_start(const struct hl *h, const char *text, int i)
 
 /*
  * snippet(entity_fts, col, '<mark>', '</mark>', '…', SNIPPET_TOKENS) of TEXT
- * into a new JSON string when TEXT holds an instance of a query phrase; NULL
- * with *RET 0 when it holds none (or is past HL_TEXT_MAX), NULL with ENOMEM /
- * EIO in *RET on failure.
+ * when TEXT holds an instance of a query phrase: *OUT is h->out's text (valid
+ * until the next call), or NULL when TEXT holds none (or is past
+ * HL_TEXT_MAX).  Returns 0, CATALOG_ENOMEM or CATALOG_EIO.
  */
-static json_t *hl_snippet(struct hl *h, const char *text, int *ret)
+static int hl_snippet(struct hl *h, const char *text, const char **out, size_t *outlen)
 {
 	size_t n = strlen(text);
 	struct hl_iter it = { h, 0, -1, -1 };
-	int best = 0, best_start = 0, off = 0, range_end;
-	json_t *j;
+	int best = 0, best_start = 0, off = 0, range_end, ret;
 
-	*ret = 0;
+	*out = NULL;
+	*outlen = 0;
 	if (n > HL_TEXT_MAX || !h->nphrase)
-		return NULL;
-	if ((*ret = hl_scan(h, text, (int)n)) || !h->ninst)
-		return NULL;
+		return 0;
+	if ((ret = hl_scan(h, text, (int)n)) || !h->ninst)
+		return ret;
 	/* Instances come in position order: SENT follows them as the last
 	 * sentence start at or before each (token 0 always is one). */
 	for (int i = 0, k = 0, sent = 0; i < h->ninst; i++) {
@@ -1158,13 +1140,11 @@ static json_t *hl_snippet(struct hl *h, const char *text, int *ret)
 		hl_puts(&h->out, SNIPPET_ELLIPSIS);
 	if (h->out.oom) {
 		h->out.oom = 0;
-		*ret = CATALOG_ENOMEM;
-		return NULL;
+		return CATALOG_ENOMEM;
 	}
-	j = json_stringn(h->out.p, h->out.len);
-	if (!j)
-		*ret = CATALOG_ENOMEM;
-	return j;
+	*out = h->out.p;
+	*outlen = h->out.len;
+	return 0;
 }
 
 /*
@@ -1271,36 +1251,180 @@ static int cmp_facet_value(const void *a, const void *b)
 }
 
 /*
- * Into OBJ, the values of F with their counts: in the order first seen, or
- * with TOP the SEARCH_FACET_VALUES most frequent, most frequent first (then
- * by value).
+ * JSON text written directly (jansson's objects cost a malloc per value and
+ * its dump another pass), as json_dumps(JSON_COMPACT) writes it: strings as
+ * given, with '"', '\' and control characters escaped; reals as "%.17g" with
+ * ".0" when that looks like an integer.
  */
-static int fcount_json(const struct fcount *f, int top, json_t *obj)
-{
-	struct facet_value *v;
-	size_t n = f->n;
-	int ret = 0;
 
-	if (!n)
-		return 0;
-	v = malloc(n * sizeof(*v));
-	if (!v)
-		return CATALOG_ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		v[i] = (struct facet_value){ f->keys.p + f->e[i].key, f->e[i].n };
-	if (top) {
-		qsort(v, n, sizeof(*v), cmp_facet_value);
-		if (n > SEARCH_FACET_VALUES)
-			n = SEARCH_FACET_VALUES;
+/* Whether S (N bytes) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+static int utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *e = p + n;
+
+	while (p < e) {
+		unsigned c = *p;
+		size_t k;
+		unsigned cp;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF)
+			k = 1, cp = c & 0x1F;
+		else if (c >= 0xE0 && c <= 0xEF)
+			k = 2, cp = c & 0x0F;
+		else if (c >= 0xF0 && c <= 0xF4)
+			k = 3, cp = c & 0x07;
+		else
+			return 0;
+		if ((size_t)(e - p) <= k)
+			return 0;
+		for (size_t i = 1; i <= k; i++) {
+			if ((p[i] & 0xC0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i] & 0x3F);
+		}
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+		    (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+			return 0;
+		p += k + 1;
 	}
+	return 1;
+}
+
+static void jw_raw(struct hl_buf *b, const char *s)
+{
+	hl_put(b, s, strlen(s));
+}
+
+/* S (N bytes) as a JSON string; invalid UTF-8 sets b->oom's sibling flag. */
+static void jw_strn(struct hl_buf *b, const char *s, size_t n)
+{
+	size_t from = 0;
+
+	if (!utf8_valid(s, n)) {
+		b->bad = 1;
+		return;
+	}
+	hl_put(b, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
-		if (json_object_set_new(obj, v[i].key, json_integer(v[i].n))) {
-			ret = CATALOG_ENOMEM;
-			break;
+		unsigned char ch = (unsigned char)s[i];
+		char esc[8];
+		const char *e = NULL;
+
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		switch (ch) {
+		case '"': e = "\\\""; break;
+		case '\\': e = "\\\\"; break;
+		case '\b': e = "\\b"; break;
+		case '\f': e = "\\f"; break;
+		case '\n': e = "\\n"; break;
+		case '\r': e = "\\r"; break;
+		case '\t': e = "\\t"; break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04X", ch);
+			e = esc;
+		}
+		hl_put(b, s + from, i - from);
+		jw_raw(b, e);
+		from = i + 1;
+	}
+	hl_put(b, s + from, n - from);
+	hl_put(b, "\"", 1);
+}
+
+static void jw_str(struct hl_buf *b, const char *s)
+{
+	jw_strn(b, s, strlen(s));
+}
+
+/* ,"KEY": (KEY needs no escaping); FIRST leaves out the comma. */
+static void jw_key(struct hl_buf *b, const char *key, int first)
+{
+	if (!first)
+		hl_put(b, ",", 1);
+	hl_put(b, "\"", 1);
+	jw_raw(b, key);
+	hl_put(b, "\":", 2);
+}
+
+static void jw_int(struct hl_buf *b, long long v)
+{
+	char num[32];
+	int n = snprintf(num, sizeof(num), "%lld", v);
+
+	hl_put(b, num, (size_t)n);
+}
+
+static void jw_bool(struct hl_buf *b, int v)
+{
+	jw_raw(b, v ? "true" : "false");
+}
+
+/* As jansson's jsonp_dtostr() with its default precision. */
+static void jw_real(struct hl_buf *b, double v)
+{
+	char num[40], *e;
+	int n = snprintf(num, sizeof(num), "%.17g", v);
+
+	if (n < 0 || (size_t)n >= sizeof(num) - 3) {
+		b->bad = 1;
+		return;
+	}
+	if (!strchr(num, '.') && !strchr(num, 'e')) {
+		memcpy(num + n, ".0", 3);
+		n += 2;
+	}
+	e = strchr(num, 'e');
+	if (e) {
+		char *start = e + 1, *end = start + 1;
+
+		if (*start == '-')
+			start++;
+		while (*end == '0')
+			end++;
+		if (end != start) {
+			memmove(start, end, (size_t)(num + n - end) + 1);
+			n -= (int)(end - start);
 		}
 	}
+	hl_put(b, num, (size_t)n);
+}
+
+/*
+ * F as a JSON object of value: count, in the order first seen, or with TOP
+ * the SEARCH_FACET_VALUES most frequent, most frequent first (then by value).
+ */
+static int fcount_write(const struct fcount *f, int top, struct hl_buf *b)
+{
+	struct facet_value *v = NULL;
+	size_t n = f->n;
+
+	if (n) {
+		v = malloc(n * sizeof(*v));
+		if (!v)
+			return CATALOG_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct facet_value){ f->keys.p + f->e[i].key, f->e[i].n };
+	if (top && n > 1)
+		qsort(v, n, sizeof(*v), cmp_facet_value);
+	if (top && n > SEARCH_FACET_VALUES)
+		n = SEARCH_FACET_VALUES;
+	hl_put(b, "{", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			hl_put(b, ",", 1);
+		jw_str(b, v[i].key);
+		hl_put(b, ":", 1);
+		jw_int(b, (long long)v[i].n);
+	}
+	hl_put(b, "}", 1);
 	free(v);
-	return ret;
+	return 0;
 }
 
 struct search_ctx {
@@ -1314,8 +1438,9 @@ struct search_ctx {
 	double *counts;     /* estimated rows of each phrase (2+ phrases), or NULL */
 	size_t ncounts;
 	int capped;
-	json_t *facets;
 	struct fcount fkind, fplatform, fstale; /* counted during the scans */
+	struct fcount ftag, fowner;             /* counted by collect_facets() */
+	struct hl_buf out;                      /* the answer's JSON text */
 	struct stmt_cache *sc; /* the connection's statements, or NULL */
 	struct hl hl;          /* the page's highlights */
 	struct hl_tokenizer own_tk; /* the tokenizer when SC has none */
@@ -1634,10 +1759,9 @@ static int cmp_i64(const void *a, const void *b)
  * range holds few other rows (see FACET_RANGE_FACTOR).
  */
 static int facet_range(struct search_ctx *c, const char *sql, const int64_t *eids, size_t n,
-		       const char *list, json_t *obj)
+		       const char *list, struct fcount *counts)
 {
 	sqlite3_stmt *st = NULL;
-	struct fcount counts = { 0 };
 	char *prev = NULL;
 	size_t k = 0, prev_cap = 0;
 	int64_t prev_eid = -1;
@@ -1677,17 +1801,16 @@ static int facet_range(struct search_ctx *c, const char *sql, const int64_t *eid
 		}
 		memcpy(prev, value, len + 1);
 		prev_eid = eid;
-		if (fcount_inc(&counts, value, len)) {
+		if (fcount_inc(counts, value, len)) {
 			ret = CATALOG_ENOMEM;
 			goto out;
 		}
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		goto out;
-	ret = fcount_json(&counts, 1, obj);
+	ret = 0;
 out:
 	stmt_done(c->sc, st);
-	fcount_release(&counts);
 	free(prev);
 	return ret;
 }
@@ -1699,7 +1822,7 @@ out:
  */
 static int collect_facets(struct search_ctx *c)
 {
-	json_t *tag = json_object_get(c->facets, "tag"), *owner = json_object_get(c->facets, "owner");
+	struct fcount *tag = &c->ftag, *owner = &c->fowner;
 	int64_t *sorted = NULL;
 	char *eids = NULL;
 	size_t n = c->cv.n;
@@ -1768,103 +1891,102 @@ out:
 	return yes;
 }
 
-/*
- * The highlights of a hit: "name" always (the exact match's segment marked,
- * or the name as highlight() marks it), "description" when the hit matches
- * the FTS query and its description holds a query phrase (as snippet()).
- */
-static json_t *hit_highlights(struct search_ctx *c, const struct cand *cd, const char *name,
-			      const char *desc, int *ret)
+/* The "highlights" of a hit: "name" always (the exact match's segment
+ * marked, or the name as highlight() marks it), "description" when the hit
+ * matches the FTS query and its description holds a query phrase (as
+ * snippet()). */
+static int write_highlights(struct search_ctx *c, const struct cand *cd, const char *name,
+			    const char *desc)
 {
-	json_t *hl = json_object(), *nameh = NULL, *desch = NULL;
-	int fts;
+	struct hl_buf *b = &c->out;
+	const char *t;
+	size_t n;
+	int ret = 0;
 
-	*ret = 0;
-	if (!hl)
-		goto oom;
-	if (cd->exact)
-		nameh = exact_highlight(name, cd->exact == 1);
-	else if (*c->expr)
-		nameh = hl_highlight(&c->hl, name, ret);
-	else
-		nameh = json_string(name);
-	if (*ret)
-		goto fail;
-	if (!nameh || json_object_set_new(hl, "name", nameh))
-		goto oom;
-	if (*c->expr && *desc) {
-		fts = cd->exact ? exact_is_fts(c, cd, ret) : 1;
-		if (*ret)
-			goto fail;
-		desch = fts ? hl_snippet(&c->hl, desc, ret) : NULL;
-		if (*ret)
-			goto fail;
-		if (desch && json_object_set_new(hl, "description", desch))
-			goto oom;
+	jw_key(b, "highlights", 0);
+	hl_put(b, "{", 1);
+	jw_key(b, "name", 1);
+	if (cd->exact) {
+		/* The whole name, or its last segment (after '.', '/' or ':'). */
+		size_t seg = cd->exact == 1 ? 0 : last_segment(name), len = strlen(name);
+		struct hl_buf *m = &c->hl.out;
+
+		m->len = 0;
+		hl_put(m, name, seg);
+		hl_put(m, "<mark>", 6);
+		hl_put(m, name + seg, len - seg);
+		hl_put(m, "</mark>", 7);
+		if (m->oom)
+			return CATALOG_ENOMEM;
+		jw_strn(b, m->p, m->len);
+	} else if (*c->expr) {
+		if ((ret = hl_highlight(&c->hl, name, &t, &n)))
+			return ret;
+		jw_strn(b, t, n);
+	} else {
+		jw_str(b, name);
 	}
-	return hl;
-oom:
-	*ret = CATALOG_ENOMEM;
-fail:
-	json_decref(hl);
-	return NULL;
+	if (*c->expr && *desc && (!cd->exact || exact_is_fts(c, cd, &ret))) {
+		if ((ret = hl_snippet(&c->hl, desc, &t, &n)))
+			return ret;
+		if (t) {
+			jw_key(b, "description", 0);
+			jw_strn(b, t, n);
+		}
+	}
+	if (ret)
+		return ret;
+	hl_put(b, "}", 1);
+	return 0;
 }
 
-/* One hit object for candidate CD, or NULL (ENOMEM / EIO in *RET). */
-static json_t *load_hit(struct search_ctx *c, sqlite3_stmt *st, const struct cand *cd, int *ret)
+/* Write the hit of candidate CD (its entity row read with ST) to c->out,
+ * after a comma unless FIRST; *WROTE is 0 when the entity is gone. */
+static int write_hit(struct search_ctx *c, sqlite3_stmt *st, const struct cand *cd, int first,
+		     int *wrote)
 {
-	json_t *hit = NULL, *hl = NULL;
-	const char *name;
+	static const char *const cols[] = { "id", "kind", "namespace", "name", "platform",
+					    "subtype", "display_name", "description" };
+	struct hl_buf *b = &c->out;
 	int rc;
 
+	*wrote = 0;
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, cd->eid);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		/* Deleted between the scan and now: skip it. */
-		*ret = 0;
-		return NULL;
+	if (rc == SQLITE_DONE)
+		return 0; /* deleted between the scan and now: skip it */
+	if (rc != SQLITE_ROW)
+		return sql_fail(c);
+	if (!first)
+		hl_put(b, ",", 1);
+	hl_put(b, "{", 1);
+	for (int i = 0; i < 8; i++) {
+		jw_key(b, cols[i], i == 0);
+		jw_strn(b, col_text(st, i), (size_t)sqlite3_column_bytes(st, i));
 	}
-	if (rc != SQLITE_ROW) {
-		*ret = sql_fail(c);
-		return NULL;
-	}
-	name = col_text(st, 3);
-	hl = hit_highlights(c, cd, name, col_text(st, 7), ret);
-	if (!hl)
-		return NULL;
-	hit = json_object();
-	if (!hit)
-		goto oom;
-	if (json_object_set_new(hit, "id", json_string(col_text(st, 0))) ||
-	    json_object_set_new(hit, "kind", json_string(col_text(st, 1))) ||
-	    json_object_set_new(hit, "namespace", json_string(col_text(st, 2))) ||
-	    json_object_set_new(hit, "name", json_string(name)) ||
-	    json_object_set_new(hit, "platform", json_string(col_text(st, 4))) ||
-	    json_object_set_new(hit, "subtype", json_string(col_text(st, 5))) ||
-	    json_object_set_new(hit, "display_name", json_string(col_text(st, 6))) ||
-	    json_object_set_new(hit, "description", json_string(col_text(st, 7))) ||
-	    json_object_set_new(hit, "stale", json_boolean(sqlite3_column_int(st, 8))) ||
-	    json_object_set_new(hit, "exact", json_boolean(cd->exact != 0)) ||
-	    json_object_set_new(hit, "score", json_real(cd->score)) ||
-	    json_object_set(hit, "highlights", hl))
-		goto oom;
-	json_decref(hl);
-	*ret = 0;
-	return hit;
-oom:
-	json_decref(hl);
-	json_decref(hit);
-	*ret = CATALOG_ENOMEM;
-	return NULL;
+	jw_key(b, "stale", 0);
+	jw_bool(b, sqlite3_column_int(st, 8));
+	jw_key(b, "exact", 0);
+	jw_bool(b, cd->exact != 0);
+	jw_key(b, "score", 0);
+	jw_real(b, cd->score);
+	rc = write_highlights(c, cd, col_text(st, 3), col_text(st, 7));
+	if (rc)
+		return rc;
+	hl_put(b, "}", 1);
+	*wrote = 1;
+	return 0;
 }
 
-static int build_page(struct search_ctx *c, int limit, int offset, json_t *hits)
+/* The page of hits, as a JSON array, to c->out. */
+static int build_page(struct search_ctx *c, int limit, int offset)
 {
 	sqlite3_stmt *st = NULL;
 	size_t from = (size_t)offset, to;
-	int ret = 0;
+	int ret = 0, first = 1, wrote;
 
+	hl_put(&c->out, "[", 1);
 	if (from >= c->cv.n)
 		goto out;
 	to = c->cv.n - from > (size_t)limit ? from + (size_t)limit : c->cv.n;
@@ -1886,19 +2008,16 @@ static int build_page(struct search_ctx *c, int limit, int offset, json_t *hits)
 		goto out;
 	}
 	for (size_t i = from; i < to; i++) {
-		json_t *hit = load_hit(c, st, &c->cv.v[i], &ret);
-
-		if (ret) {
+		if ((ret = write_hit(c, st, &c->cv.v[i], first, &wrote))) {
 			if (ret == CATALOG_EIO && !c->err[0])
 				sql_fail(c);
 			goto out;
 		}
-		if (hit && json_array_append_new(hits, hit)) {
-			ret = CATALOG_ENOMEM;
-			goto out;
-		}
+		if (wrote)
+			first = 0;
 	}
 out:
+	hl_put(&c->out, "]", 1);
 	stmt_done(c->sc, st);
 	return ret;
 }
@@ -1926,19 +2045,20 @@ static void give_back(void)
 	malloc_trim(0);
 }
 
-int search_run(struct catalog *cat, const struct search_query *q, json_t **out, char *err,
-	       size_t errlen)
+int search_run_text(struct catalog *cat, const struct search_query *q, char **out,
+		    size_t *outlen, char *err, size_t errlen)
 {
 	struct search_ctx c = { 0 };
 	char *text = NULL, *lc = NULL, *expr = NULL;
 	const char *raw = q && q->q ? q->q : "";
-	json_t *res = NULL, *hits = NULL;
 	size_t len, start, end;
 	int limit, ret, began = 0;
 
 	if (out)
 		*out = NULL;
-	if (!cat || !q || !out) {
+	if (outlen)
+		*outlen = 0;
+	if (!cat || !q || !out || !outlen) {
 		set_err(err, errlen, "search: missing argument");
 		ret = CATALOG_EINVAL;
 		goto out;
@@ -1965,14 +2085,11 @@ int search_run(struct catalog *cat, const struct search_query *q, json_t **out, 
 		ret = CATALOG_EINVAL;
 		goto out;
 	}
-	res = json_string(raw);
-	if (!res) {
+	if (!utf8_valid(raw, len)) {
 		set_err(err, errlen, "q: not valid UTF-8");
 		ret = CATALOG_EINVAL;
 		goto out;
 	}
-	json_decref(res);
-	res = NULL;
 	for (start = 0; start < len && isspace((unsigned char)raw[start]); start++)
 		;
 	for (end = len; end > start && isspace((unsigned char)raw[end - 1]); end--)
@@ -2003,14 +2120,6 @@ int search_run(struct catalog *cat, const struct search_query *q, json_t **out, 
 	c.expr = expr;
 	c.err = err;
 	c.errlen = errlen;
-	c.facets = json_pack("{s:{},s:{},s:{},s:{},s:{}}", "kind", "platform", "tag", "owner",
-			     "stale");
-	res = json_object();
-	hits = json_array();
-	if (!c.facets || !res || !hits) {
-		ret = CATALOG_ENOMEM;
-		goto out;
-	}
 
 	/* A read transaction, so the scans and the page see one snapshot. */
 	if (sqlite3_get_autocommit(c.db)) {
@@ -2033,42 +2142,71 @@ int search_run(struct catalog *cat, const struct search_query *q, json_t **out, 
 	}
 	if (!ret)
 		ret = collect_facets(&c);
-	if (!ret)
-		ret = fcount_json(&c.fkind, 0, json_object_get(c.facets, "kind"));
-	if (!ret)
-		ret = fcount_json(&c.fplatform, 0, json_object_get(c.facets, "platform"));
-	if (!ret)
-		ret = fcount_json(&c.fstale, 0, json_object_get(c.facets, "stale"));
-	if (!ret)
-		ret = build_page(&c, limit, q->offset, hits);
+	if (!ret) {
+		struct hl_buf *b = &c.out;
+
+		hl_put(b, "{", 1);
+		jw_key(b, "query", 1);
+		jw_strn(b, raw, len);
+		jw_key(b, "total", 0);
+		jw_int(b, (long long)c.cv.n);
+		jw_key(b, "total_capped", 0);
+		jw_bool(b, c.capped);
+		jw_key(b, "limit", 0);
+		jw_int(b, limit);
+		jw_key(b, "offset", 0);
+		jw_int(b, q->offset);
+		jw_key(b, "hits", 0);
+		ret = build_page(&c, limit, q->offset);
+		jw_key(b, "facets", 0);
+		hl_put(b, "{", 1);
+		jw_key(b, "kind", 1);
+		if (!ret)
+			ret = fcount_write(&c.fkind, 0, b);
+		jw_key(b, "platform", 0);
+		if (!ret)
+			ret = fcount_write(&c.fplatform, 0, b);
+		jw_key(b, "tag", 0);
+		if (!ret)
+			ret = fcount_write(&c.ftag, 1, b);
+		jw_key(b, "owner", 0);
+		if (!ret)
+			ret = fcount_write(&c.fowner, 1, b);
+		jw_key(b, "stale", 0);
+		if (!ret)
+			ret = fcount_write(&c.fstale, 0, b);
+		hl_put(b, "}", 1);
+		jw_key(b, "facets_capped", 0);
+		jw_bool(b, c.capped);
+		hl_put(b, "}", 1);
+	}
 	if (began)
 		run_cached(&c, sql_commit);
 	if (ret)
 		goto out;
-
-	if (json_object_set_new(res, "query", json_string(raw)) ||
-	    json_object_set_new(res, "total", json_integer((json_int_t)c.cv.n)) ||
-	    json_object_set_new(res, "total_capped", json_boolean(c.capped)) ||
-	    json_object_set_new(res, "limit", json_integer(limit)) ||
-	    json_object_set_new(res, "offset", json_integer(q->offset)) ||
-	    json_object_set(res, "hits", hits) || json_object_set(res, "facets", c.facets) ||
-	    json_object_set_new(res, "facets_capped", json_boolean(c.capped))) {
+	if (c.out.oom) {
 		ret = CATALOG_ENOMEM;
 		goto out;
 	}
-	*out = res;
-	res = NULL;
+	if (c.out.bad) {
+		set_err(err, errlen, "cannot search catalog: stored text is not valid UTF-8");
+		ret = CATALOG_EIO;
+		goto out;
+	}
+	*out = c.out.p;
+	*outlen = c.out.len;
+	c.out.p = NULL;
 	ret = 0;
 out:
 	if (ret == CATALOG_ENOMEM)
 		set_err(err, errlen, "cannot search catalog: out of memory");
-	json_decref(res);
-	json_decref(hits);
-	json_decref(c.facets);
+	free(c.out.p);
 	hl_release(&c.hl);
 	fcount_release(&c.fkind);
 	fcount_release(&c.fplatform);
 	fcount_release(&c.fstale);
+	fcount_release(&c.ftag);
+	fcount_release(&c.fowner);
 	hl_tokenizer_close(&c.own_tk);
 	catalog_reader_put(cat, c.db);
 	free(c.counts);
@@ -2079,4 +2217,30 @@ out:
 	if (c.db)
 		give_back();
 	return ret;
+}
+
+int search_run(struct catalog *cat, const struct search_query *q, json_t **out, char *err,
+	       size_t errlen)
+{
+	json_error_t jerr;
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (out)
+		*out = NULL;
+	if (!out) {
+		set_err(err, errlen, "search: missing argument");
+		return CATALOG_EINVAL;
+	}
+	ret = search_run_text(cat, q, &text, &len, err, errlen);
+	if (ret)
+		return ret;
+	*out = json_loadb(text, len, 0, &jerr);
+	free(text);
+	if (!*out) {
+		set_err(err, errlen, "cannot search catalog: out of memory");
+		return CATALOG_ENOMEM;
+	}
+	return 0;
 }

@@ -66,6 +66,16 @@ int search_run(struct catalog *cat, const struct search_query *q, json_t **out, 
 	       size_t errlen);
 
 /*
+ * The same answer as JSON text (what json_dumps(JSON_COMPACT) of search_run()'s
+ * object gives, byte for byte): *OUT is a new NUL-terminated buffer the caller
+ * frees, *OUTLEN its length.  search_run() parses this text; the HTTP route
+ * sends it as it is.  Same returns as search_run(); CATALOG_EIO also when a
+ * stored text is not valid UTF-8.
+ */
+int search_run_text(struct catalog *cat, const struct search_query *q, char **out,
+		    size_t *outlen, char *err, size_t errlen);
+
+/*
  * Turn user text into an FTS5 MATCH expression: each term double-quoted, the
  * last one followed by '*'.  Writes "" when the text has no terms.  Returns 0,
  * or CATALOG_EINVAL if OUT is too small.  (Exposed for tests.)

@@ -881,6 +881,42 @@ static void test_highlights_match_fts5(void **state)
 	assert_true(described >= 15);
 }
 
+/*
+ * search_run_text() writes the JSON itself: it must be the text jansson's
+ * json_dumps(JSON_COMPACT) gives for the same answer, with quotes,
+ * backslashes, control characters and non-ASCII text in every field.
+ */
+static void test_text_is_jansson_compact(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const queries[] = { "quote", "tab", "caf", "", "ünïcode", "nothing" };
+
+	put1(f->cat, ent("dataset", PG, "odd.\"quote\"\\back", "a \"quote\" and a \\ back\tslash"));
+	put1(f->cat, ent("dataset", PG, "odd.tab_name", "tab\there, newline\nthere, bell\x07, "
+			 "del\x7f, quote \" and caf\xc3\xa9"));
+	put1(f->cat, ent("dataset", KAFKA, "\xc3\xbcn\xc3\xaf" "code.topic",
+			 "\xe2\x80\xa8 line separator, \xf0\x9f\x98\x80 emoji: \xc3\xbcn\xc3\xaf" "code"));
+	for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		struct search_query q = { .q = queries[i], .stale = -1 };
+		char err[256] = "", *text = NULL, *dumped;
+		size_t len = 0;
+		json_t *doc;
+
+		assert_int_equal(search_run_text(f->cat, &q, &text, &len, err, sizeof(err)), 0);
+		assert_int_equal(strlen(text), len);
+		doc = json_loadb(text, len, 0, NULL);
+		assert_non_null(doc);
+		dumped = json_dumps(doc, JSON_COMPACT);
+		assert_non_null(dumped);
+		assert_string_equal(text, dumped);
+		if (strcmp(queries[i], "nothing") != 0)
+			assert_true(json_array_size(json_object_get(doc, "hits")) > 0);
+		free(dumped);
+		free(text);
+		json_decref(doc);
+	}
+}
+
 /* --- hostile text ----------------------------------------------------------------------------- */
 
 static void test_fts_syntax_is_text(void **state)
@@ -1041,6 +1077,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_highlights, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_highlights_match_fts5, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_text_is_jansson_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fts_syntax_is_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_query_lists_newest_first, setup,
