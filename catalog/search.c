@@ -55,8 +55,9 @@ static const double rank_weight[] = { 10.0, 6.0, 1.0, 3.0, 4.0, 2.0, 2.0 };
 #define RANK_K1 1.2
 #define RANK_B 0.75
 
-/* terrarium_rank(entity_fts, ?9): see rank_fn(); ?9 the phrases' row counts. */
-#define SEARCH_RANK "terrarium_rank(entity_fts, ?9)"
+/* terrarium_rank(entity_fts, ?9, ?10): see rank_fn(); ?9 the phrases' row
+ * counts, ?10 the scan's struct rank_sink. */
+#define SEARCH_RANK "terrarium_rank(entity_fts, ?9, ?10)"
 
 /* Free heap pages go back to the system at most this often (see give_back()). */
 #define TRIM_INTERVAL_MS 1000
@@ -136,6 +137,13 @@ static const char sql_entity[] =
  * phrase, estimated and cached by phrase_counts()), or is 1 without them
  * (a query of one phrase: its IDF scales every row alike, so the order is
  * bm25's).  Lower is better, as with bm25().
+ *
+ * Given a struct rank_sink (third argument, a pointer), it does not look up
+ * the row's length: it stores the row's weighted phrase frequencies in the
+ * sink and returns their index there.  FTS5 reads each row's length with a
+ * statement of its own (a cursor opened and a b-tree descended per row, a
+ * quarter of a search's CPU); the scan reads the kept rows' lengths in one
+ * statement instead and computes the same score (rank_score()).
  */
 struct rank_data {
 	int nphrase;
@@ -144,11 +152,68 @@ struct rank_data {
 	double *freq;
 };
 
+#define RANK_SINK_TYPE "terrarium_rank_sink"
+
+struct rank_sink {
+	int nphrase;  /* 0 until the first row */
+	double avgdl;
+	double *idf;  /* nphrase of them */
+	double *freq; /* n rows of nphrase */
+	size_t n, cap;
+	int oom;
+};
+
+static void rank_sink_release(struct rank_sink *s)
+{
+	free(s->idf);
+	free(s->freq);
+	memset(s, 0, sizeof(*s));
+}
+
+/* bm25 of a row with weighted phrase frequencies F and length DL (negated:
+ * lower is better). */
+static double rank_score(int nphrase, const double *idf, const double *f, double dl,
+			 double avgdl)
+{
+	double score = 0;
+
+	for (int i = 0; i < nphrase; i++)
+		score += idf[i] * (f[i] * (RANK_K1 + 1.0)) /
+			 (f[i] + RANK_K1 * (1.0 - RANK_B + RANK_B * dl / avgdl));
+	return -score;
+}
+
+/* Keep row frequencies F in SINK; the row's index there, or -1 (no memory). */
+static long long rank_sink_put(struct rank_sink *sink, const struct rank_data *d)
+{
+	size_t np = d->nphrase > 0 ? (size_t)d->nphrase : 1;
+
+	if (!sink->idf) {
+		sink->idf = malloc(np * sizeof(double));
+		if (!sink->idf)
+			return -1;
+		memcpy(sink->idf, d->idf, np * sizeof(double));
+		sink->nphrase = d->nphrase;
+		sink->avgdl = d->avgdl;
+	}
+	if (sink->n == sink->cap) {
+		size_t ncap = sink->cap ? sink->cap * 2 : 256;
+		double *nf = realloc(sink->freq, ncap * np * sizeof(double));
+
+		if (!nf)
+			return -1;
+		sink->freq = nf;
+		sink->cap = ncap;
+	}
+	memcpy(sink->freq + sink->n * np, d->freq, np * sizeof(double));
+	return (long long)sink->n++;
+}
+
 static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
 		    int nval, sqlite3_value **val)
 {
 	struct rank_data *d = api->xGetAuxdata(fts, 0);
-	double score = 0, dl;
+	struct rank_sink *sink;
 	int ninst = 0, ntok = 0, rc;
 
 	if (!d) {
@@ -214,18 +279,21 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
 		if (ip >= 0 && ip < d->nphrase && ic >= 0 && ic < RANK_COLS)
 			d->freq[ip] += rank_weight[ic];
 	}
+	sink = nval >= 2 ? sqlite3_value_pointer(val[1], RANK_SINK_TYPE) : NULL;
+	if (sink) {
+		long long slot = rank_sink_put(sink, d);
+
+		if (slot < 0)
+			sqlite3_result_error_nomem(ctx);
+		else
+			sqlite3_result_int64(ctx, slot);
+		return;
+	}
 	if ((rc = api->xColumnSize(fts, -1, &ntok)) != SQLITE_OK) {
 		sqlite3_result_error_code(ctx, rc);
 		return;
 	}
-	dl = (double)ntok;
-	for (int i = 0; i < d->nphrase; i++) {
-		double f = d->freq[i];
-
-		score += d->idf[i] * (f * (RANK_K1 + 1.0)) /
-			 (f + RANK_K1 * (1.0 - RANK_B + RANK_B * dl / d->avgdl));
-	}
-	sqlite3_result_double(ctx, -score);
+	sqlite3_result_double(ctx, rank_score(d->nphrase, d->idf, d->freq, (double)ntok, d->avgdl));
 }
 
 /*
@@ -497,6 +565,7 @@ struct cand {
 	double score; /* reported: -bm25, 0 when not an FTS hit */
 	int exact;    /* 0 not exact, 1 whole name or id, 2 last name segment */
 	int fts;      /* matched the FTS query in the scan */
+	long long slot; /* its frequencies in the scan's rank_sink, or -1 */
 };
 
 struct cand_vec {
@@ -1440,6 +1509,7 @@ struct search_ctx {
 	int capped;
 	struct fcount fkind, fplatform, fstale; /* counted during the scans */
 	struct fcount ftag, fowner;             /* counted by collect_facets() */
+	struct rank_sink sink;                  /* the scan's rows, to rank */
 	struct hl_buf out;                      /* the answer's JSON text */
 	struct stmt_cache *sc; /* the connection's statements, or NULL */
 	struct hl hl;          /* the page's highlights */
@@ -1500,7 +1570,7 @@ static int collect_exact(struct search_ctx *c)
 	sqlite3_bind_int(st, 8, SEARCH_FACET_SCAN + 1);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct cand cd = { .eid = sqlite3_column_int64(st, 0),
-				   .exact = sqlite3_column_int(st, 4) };
+				   .exact = sqlite3_column_int(st, 4), .slot = -1 };
 
 		if (c->cv.n >= SEARCH_FACET_SCAN) {
 			c->capped = 1;
@@ -1526,6 +1596,92 @@ static int has_filters(const struct search_query *q)
 {
 	return nonempty(q->kind) || nonempty(q->platform) || nonempty(q->tag) ||
 	       nonempty(q->owner) || q->stale >= 0;
+}
+
+/* The sum of the SQLite varints in BLOB (N bytes) into *SUM; -1 if malformed. */
+static int varint_sum(const unsigned char *p, int n, double *sum)
+{
+	double total = 0;
+	int i = 0;
+
+	while (i < n) {
+		unsigned long long v = 0;
+		int k;
+
+		for (k = 0; k < 8 && i < n; k++, i++) {
+			v = (v << 7) | (p[i] & 0x7F);
+			if (!(p[i] & 0x80))
+				break;
+		}
+		if (k == 8) {
+			if (i >= n)
+				return -1;
+			v = (v << 8) | p[i];
+		} else if (i >= n) {
+			return -1;
+		}
+		i++;
+		total += (double)(unsigned)v;
+	}
+	*sum = total;
+	return 0;
+}
+
+/*
+ * Rank the scan's kept rows (those with a sink slot, exact hits included):
+ * each one's length from its entity_fts_docsize row, read in eid order
+ * through one blob handle (no statement per row), then bm25 as
+ * terrarium_rank() would have computed it with xColumnSize().
+ */
+static int rank_kept(struct search_ctx *c)
+{
+	sqlite3_blob *blob = NULL;
+	struct eid_idx *ix = NULL;
+	size_t n = 0, np = c->sink.nphrase > 0 ? (size_t)c->sink.nphrase : 1;
+	int ret = 0;
+
+	if (!c->cv.n)
+		return 0;
+	ix = malloc(c->cv.n * sizeof(*ix));
+	if (!ix) {
+		ret = CATALOG_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < c->cv.n; i++)
+		if (c->cv.v[i].slot >= 0 && (size_t)c->cv.v[i].slot < c->sink.n)
+			ix[n++] = (struct eid_idx){ c->cv.v[i].eid, i };
+	if (!n)
+		goto out;
+	qsort(ix, n, sizeof(*ix), cmp_eid_idx);
+	for (size_t i = 0; i < n; i++) {
+		struct cand *cd = &c->cv.v[ix[i].idx];
+		unsigned char sz[64];
+		int rc, len;
+		double dl;
+
+		rc = blob ? sqlite3_blob_reopen(blob, ix[i].eid)
+			  : sqlite3_blob_open(c->db, "main", "entity_fts_docsize", "sz", ix[i].eid,
+					      0, &blob);
+		if (rc != SQLITE_OK) {
+			ret = sql_fail(c);
+			goto out;
+		}
+		len = sqlite3_blob_bytes(blob);
+		if (len > (int)sizeof(sz) || sqlite3_blob_read(blob, sz, len, 0) != SQLITE_OK ||
+		    varint_sum(sz, len, &dl)) {
+			set_err(c->err, c->errlen, "cannot search catalog: bad document size of %lld",
+				(long long)ix[i].eid);
+			ret = CATALOG_EIO;
+			goto out;
+		}
+		cd->rank = rank_score(c->sink.nphrase, c->sink.idf,
+				      c->sink.freq + (size_t)cd->slot * np, dl, c->sink.avgdl);
+		cd->score = -cd->rank;
+	}
+out:
+	sqlite3_blob_close(blob);
+	free(ix);
+	return ret;
 }
 
 /*
@@ -1562,10 +1718,11 @@ static int collect_scan(struct search_ctx *c, int listing)
 		if (c->counts)
 			sqlite3_bind_blob(st, 9, c->counts, (int)(c->ncounts * sizeof(double)),
 					  SQLITE_STATIC);
+		sqlite3_bind_pointer(st, 10, &c->sink, RANK_SINK_TYPE, NULL);
 	}
 	bind_filters(st, c->q);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct cand cd = { .eid = sqlite3_column_int64(st, 0) };
+		struct cand cd = { .eid = sqlite3_column_int64(st, 0), .slot = -1 };
 		struct eid_idx key = { cd.eid, 0 }, *hit;
 
 		if (++scanned > SEARCH_SCAN_MAX) {
@@ -1574,16 +1731,14 @@ static int collect_scan(struct search_ctx *c, int listing)
 		}
 		if (!sqlite3_column_int(st, 4))
 			continue;
-		if (listing) {
+		if (listing)
 			cd.rank = -(double)sqlite3_column_int64(st, 5);
-		} else {
-			cd.rank = sqlite3_column_double(st, 5);
-			cd.score = -cd.rank;
-		}
+		else
+			cd.slot = sqlite3_column_int64(st, 5); /* ranked by rank_kept() */
 		cd.fts = !listing;
 		hit = ex ? bsearch(&key, ex, c->n_exact, sizeof(*ex), cmp_eid_idx) : NULL;
 		if (hit) {
-			c->cv.v[hit->idx].score = cd.score;
+			c->cv.v[hit->idx].slot = cd.slot;
 			c->cv.v[hit->idx].fts = cd.fts;
 			continue;
 		}
@@ -1598,6 +1753,10 @@ static int collect_scan(struct search_ctx *c, int listing)
 		ret = sql_fail(c);
 		goto out;
 	}
+	stmt_done(c->sc, st);
+	st = NULL;
+	if (!listing && (ret = rank_kept(c)))
+		goto out;
 	if (c->cv.n - c->n_exact > 1)
 		qsort(c->cv.v + c->n_exact, c->cv.n - c->n_exact, sizeof(*c->cv.v), cmp_rank);
 	ret = 0;
@@ -2207,6 +2366,7 @@ out:
 	fcount_release(&c.fstale);
 	fcount_release(&c.ftag);
 	fcount_release(&c.fowner);
+	rank_sink_release(&c.sink);
 	hl_tokenizer_close(&c.own_tk);
 	catalog_reader_put(cat, c.db);
 	free(c.counts);
