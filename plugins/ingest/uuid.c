@@ -2,6 +2,7 @@
 #include "uuid.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -10,9 +11,23 @@ static _Thread_local struct {
 	uint8_t buf[512];
 	size_t pos;
 } pool = { .pos = sizeof(pool.buf) };
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+/* A forked child must not hand out the ids its parent will. */
+static void pool_drop(void)
+{
+	memset(pool.buf, 0, sizeof(pool.buf));
+	pool.pos = sizeof(pool.buf);
+}
+
+static void fork_hook(void)
+{
+	pthread_atfork(NULL, NULL, pool_drop);
+}
 
 int ingest_uuid_v4(uint8_t id[16])
 {
+	pthread_once(&fork_once, fork_hook);
 	if (pool.pos + 16 > sizeof(pool.buf)) {
 		size_t got = 0;
 		while (got < sizeof(pool.buf)) {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "plugins/ingest/crc32.h"
@@ -214,6 +215,22 @@ static void test_uuid(void **state)
 			 -EINVAL);
 	assert_int_equal(ingest_uuid_parse("6f9619ff-8b86-d011-b42d-00c04fc964fg", 36, back),
 			 -EINVAL);
+	/* A forked child does not hand out the ids its parent goes on to. */
+	int p[2], status = 0;
+	uint8_t child[16];
+	assert_int_equal(ingest_uuid_v4(id), 0); /* the pool is warm */
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		_exit(ingest_uuid_v4(child) == 0 && write(p[1], child, 16) == 16 ? 0 : 1);
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], child, 16), 16);
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(ingest_uuid_v4(id), 0);
+	assert_memory_not_equal(id, child, 16);
 }
 
 /* ---- store ---- */
@@ -343,6 +360,7 @@ static void test_torn_body_truncated(void **state)
 	uint8_t a[16], b[16];
 	assert_int_equal(put(f->st, "{\"x\": 1}", 8, 8, "a/b", INGEST_ACCEPTED, a), 0);
 	process_all(f->st);
+	reopen(f); /* an open segment is zero-filled ahead; closing cuts that off */
 	long good = file_size(seg_path(f, 1));
 	assert_int_equal(put(f->st, "0123456789", 10, 10, "a/b", INGEST_ACCEPTED, b), 0);
 	ingest_store_close(f->st);
@@ -361,6 +379,82 @@ static void test_torn_body_truncated(void **state)
 	assert_int_equal(ct.raw_bytes, (uint64_t)good);
 	assert_int_equal(ct.torn_cut, 1);
 	assert_int_equal(ct.torn_bytes, INGEST_STORE_RECORD_HEADER + 3 + 10);
+}
+
+/* In a child process: open the store, commit N records of 100 bytes, send
+ * their ids down FD and die with the store open, as kill -9 leaves it. */
+static void crash_child(struct fx *f, int n, int fd)
+{
+	char err[256];
+	char body[100];
+	struct ingest_store *st = ingest_store_open(f->dir, &f->opts, err, sizeof(err));
+	if (!st)
+		_exit(2);
+	memset(body, '7', sizeof(body));
+	for (int i = 0; i < n; i++) {
+		uint8_t id[16];
+		if (put(st, body, sizeof(body), sizeof(body), "a/b", INGEST_ACCEPTED, id) != 0 ||
+		    write(fd, id, 16) != 16)
+			_exit(3);
+	}
+	_exit(0);
+}
+
+static void crash_run(struct fx *f, int n, uint8_t (*ids)[16])
+{
+	int p[2];
+	int status = 0;
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		crash_child(f, n, p[1]);
+	}
+	close(p[1]);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(read(p[0], ids[i], 16), 16);
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* The active segment is kept zero-filled ahead of the appends (cheaper
+ * syncs).  A process that dies with the store open leaves those zeros: the
+ * next open cuts them off as the end of the data, not as a torn write.  A
+ * zero header with something after it is not an end but damage. */
+static void test_zero_tail(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 20 };
+	uint8_t ids[2 * N][16];
+	const long rec = INGEST_STORE_RECORD_HEADER + 3 + 100;
+	ingest_store_close(f->st);
+	f->st = NULL;
+	crash_run(f, N, ids);
+	assert_true(file_size(seg_path(f, 1)) > N * rec); /* the zeros are there */
+	reopen(f);
+	assert_int_equal(file_size(seg_path(f, 1)), N * rec);
+	struct ingest_counts ct;
+	ingest_store_counts(f->st, &ct);
+	assert_int_equal(ct.torn_bytes, 0);
+	assert_int_equal(ct.queued, N);
+	ingest_store_close(f->st);
+	f->st = NULL;
+
+	crash_run(f, N, ids + N);
+	long size = file_size(seg_path(f, 1));
+	assert_true(size > 2 * N * rec + 8192);
+	poke(seg_path(f, 1), 2 * N * rec + 8192, 'x'); /* not zeros after all */
+	reopen(f);
+	assert_int_equal(file_size(seg_path(f, 1)), 2 * N * rec);
+	ingest_store_counts(f->st, &ct);
+	assert_int_equal(ct.torn_bytes, size - 2 * N * rec);
+	char body[100];
+	memset(body, '7', sizeof(body));
+	for (int i = 0; i < 2 * N; i++)
+		expect_raw(f->st, ids[i], body, sizeof(body), "a/b");
+	assert_int_equal(process_all(f->st), 2 * N);
 }
 
 static void test_damaged_middle_failed(void **state)
@@ -699,6 +793,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_header_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_body_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_middle_failed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_results_log_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roll_and_prune, setup, teardown),
