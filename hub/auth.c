@@ -61,6 +61,16 @@ int auth_allows(enum auth_scope have, enum auth_scope need)
 	return have == AUTH_WRITE && need == AUTH_READ;
 }
 
+/* SHA-256, fetched from OpenSSL's provider once: EVP_sha256() makes
+ * EVP_Digest fetch it again on every call (a lock and a lookup). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void auth_hash(const char *token, size_t len, char hex[65])
 {
 	static const char digits[] = "0123456789abcdef";
@@ -69,7 +79,9 @@ void auth_hash(const char *token, size_t len, char hex[65])
 	unsigned int i;
 
 	hex[0] = '\0';
-	if (!EVP_Digest(token, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+	pthread_once(&sha256_once, sha256_fetch);
+	if (!EVP_Digest(token, len, md, &mdlen, sha256_md ? sha256_md : EVP_sha256(), NULL) ||
+	    mdlen != 32)
 		return;
 	for (i = 0; i < mdlen; i++) {
 		hex[2 * i] = digits[md[i] >> 4];
