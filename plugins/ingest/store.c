@@ -5,15 +5,19 @@
  * Positions.  A record's LSN is (segment number << 40) | offset, so LSNs
  * grow in append order across segments.  Under the writer mutex:
  *   asize    - the active segment's reserved end;
- *   bigs[]   - LSNs of records reserved but still being copied in (spilled
- *              bodies), all in the active segment;
+ *   wb       - records appended since the last write: [wb_lsn, +wb_len),
+ *              the tail of the active segment, not yet in the file;
+ *   bigs[]   - LSNs of ranges reserved but still being written (spilled
+ *              bodies being copied in, write buffers being drained), all in
+ *              the active segment;
  *   written  - the LSN below which every record is complete: the smallest
- *              big, or (ano, asize) when there is none;
+ *              big or wb_lsn, or (ano, asize) when there is none;
  *   durable  - the LSN below which every record is on disk.
  * A committer waits until durable passes its record's end; a waiter that
  * no sync under way covers leads one (two may be under way at once): it
- * takes `written`, fdatasyncs the active segment outside the mutex,
- * publishes the new durable point and wakes the waiters it covered.
+ * writes wb (drain), takes `written`, fdatasyncs the active segment
+ * outside the mutex, publishes the new durable point and wakes the waiters
+ * it covered; then it tops up the zero-filled space ahead (prezero).
  * Rolling to a new segment waits for the bigs, syncs the old segment and the
  * directory, so a sync only ever concerns the active segment.
  *

@@ -14,9 +14,12 @@
  *
  * The raw segments are the source of truth.  A submission is acknowledged
  * (ingest_store_commit returns) only once its record is on disk: appends go
- * under one mutex, and the first committer that finds no sync in flight
- * becomes the leader, fdatasyncs the segment and wakes every committer whose
- * record it covered (group commit: one sync per batch, not per request).
+ * under one mutex into a write buffer, and a committer that no sync under
+ * way covers becomes a leader: it writes the buffer in one pwrite,
+ * fdatasyncs the segment and wakes every committer whose record it covered
+ * (group commit: one write and one sync per batch, not per request).  The
+ * active segment is kept zero-filled ahead of the appends, so that a sync
+ * writes data pages only; the zeros are cut off at roll, close and open.
  * The durable point only advances over records written in full, in order,
  * so after a crash the records past the last acknowledged one are the only
  * ones that can be torn.
