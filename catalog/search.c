@@ -1510,6 +1510,7 @@ struct search_ctx {
 	struct fcount fkind, fplatform, fstale; /* counted during the scans */
 	struct fcount ftag, fowner;             /* counted by collect_facets() */
 	struct rank_sink sink;                  /* the scan's rows, to rank */
+	struct eid_idx *byeid;                  /* kept_by_eid(): cv's eids ascending */
 	struct hl_buf out;                      /* the answer's JSON text */
 	struct stmt_cache *sc; /* the connection's statements, or NULL */
 	struct hl hl;          /* the page's highlights */
@@ -1628,6 +1629,48 @@ static int varint_sum(const unsigned char *p, int n, double *sum)
 }
 
 /*
+ * c->byeid: every kept candidate's eid and index, by eid ascending.  The
+ * scanned ones (after the exact ones) came newest first, so they are read
+ * backwards; the exact ones are sorted and merged in.  Call it before the
+ * candidates are ranked (the indexes are positions in c->cv as it is).
+ */
+static int kept_by_eid(struct search_ctx *c)
+{
+	size_t n = c->cv.n, ne = c->n_exact < n ? c->n_exact : n, i, a, b, k;
+	struct eid_idx *out, *tmp;
+	int desc = 1;
+
+	if (c->byeid || !n)
+		return 0;
+	out = malloc(n * sizeof(*out));
+	tmp = malloc(n * sizeof(*tmp));
+	if (!out || !tmp) {
+		free(out);
+		free(tmp);
+		return CATALOG_ENOMEM;
+	}
+	for (i = ne + 1; i < n; i++)
+		if (c->cv.v[i].eid >= c->cv.v[i - 1].eid)
+			desc = 0;
+	for (i = 0; i < ne; i++)
+		tmp[i] = (struct eid_idx){ c->cv.v[i].eid, i };
+	for (i = ne; i < n; i++)
+		tmp[i] = (struct eid_idx){ c->cv.v[n - 1 - (i - ne)].eid, n - 1 - (i - ne) };
+	if (!desc) {
+		qsort(tmp, n, sizeof(*tmp), cmp_eid_idx);
+		memcpy(out, tmp, n * sizeof(*out));
+	} else {
+		if (ne > 1)
+			qsort(tmp, ne, sizeof(*tmp), cmp_eid_idx);
+		for (a = 0, b = ne, k = 0; k < n; k++)
+			out[k] = b >= n || (a < ne && tmp[a].eid <= tmp[b].eid) ? tmp[a++] : tmp[b++];
+	}
+	free(tmp);
+	c->byeid = out;
+	return 0;
+}
+
+/*
  * Rank the scan's kept rows (those with a sink slot, exact hits included):
  * each one's length from its entity_fts_docsize row, read in eid order
  * through one blob handle (no statement per row), then bm25 as
@@ -1642,17 +1685,19 @@ static int rank_kept(struct search_ctx *c)
 
 	if (!c->cv.n)
 		return 0;
+	if ((ret = kept_by_eid(c)))
+		goto out;
 	ix = malloc(c->cv.n * sizeof(*ix));
 	if (!ix) {
 		ret = CATALOG_ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < c->cv.n; i++)
-		if (c->cv.v[i].slot >= 0 && (size_t)c->cv.v[i].slot < c->sink.n)
-			ix[n++] = (struct eid_idx){ c->cv.v[i].eid, i };
-	if (!n)
-		goto out;
-	qsort(ix, n, sizeof(*ix), cmp_eid_idx);
+	for (size_t i = 0; i < c->cv.n; i++) {
+		const struct cand *cd = &c->cv.v[c->byeid[i].idx];
+
+		if (cd->slot >= 0 && (size_t)cd->slot < c->sink.n)
+			ix[n++] = c->byeid[i];
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct cand *cd = &c->cv.v[ix[i].idx];
 		unsigned char sz[64];
@@ -1755,7 +1800,7 @@ static int collect_scan(struct search_ctx *c, int listing)
 	}
 	stmt_done(c->sc, st);
 	st = NULL;
-	if (!listing && (ret = rank_kept(c)))
+	if ((ret = listing ? kept_by_eid(c) : rank_kept(c)))
 		goto out;
 	if (c->cv.n - c->n_exact > 1)
 		qsort(c->cv.v + c->n_exact, c->cv.n - c->n_exact, sizeof(*c->cv.v), cmp_rank);
@@ -1903,13 +1948,6 @@ out:
 	return ret;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /*
  * A tag or owner facet over hits whose eids (EIDS, N of them, ascending) lie
  * close together: one range read of the table's rows from the first eid to
@@ -1936,8 +1974,8 @@ static int facet_range(struct search_ctx *c, const char *sql, const int64_t *eid
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t eid = sqlite3_column_int64(st, 0);
-		const char *value = col_text(st, 1);
-		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		const char *value;
+		size_t len;
 
 		/* A list's rows are all hits'; a range's are hits' when their eid is. */
 		while (!list && k < n && eids[k] < eid)
@@ -1946,6 +1984,8 @@ static int facet_range(struct search_ctx *c, const char *sql, const int64_t *eid
 			break;
 		if (!list && eids[k] != eid)
 			continue;
+		value = col_text(st, 1);
+		len = (size_t)sqlite3_column_bytes(st, 1);
 		if (eid == prev_eid && prev && strcmp(prev, value) == 0)
 			continue;
 		if (len + 1 > prev_cap) {
@@ -1989,14 +2029,16 @@ static int collect_facets(struct search_ctx *c)
 
 	if (!n)
 		goto out;
+	/* Not yet when the exact lookups filled the cap (no scan ran). */
+	if ((ret = kept_by_eid(c)))
+		goto out;
 	sorted = malloc(n * sizeof(*sorted));
 	if (!sorted) {
 		ret = CATALOG_ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		sorted[i] = c->cv.v[i].eid;
-	qsort(sorted, n, sizeof(*sorted), cmp_i64);
+		sorted[i] = c->byeid[i].eid;
 	if ((uint64_t)(sorted[n - 1] - sorted[0]) < (uint64_t)n * FACET_RANGE_FACTOR) {
 		if ((ret = facet_range(c, sql_range_tag, sorted, n, NULL, tag)) ||
 		    (ret = facet_range(c, sql_range_owner, sorted, n, NULL, owner))) {
@@ -2367,6 +2409,7 @@ out:
 	fcount_release(&c.ftag);
 	fcount_release(&c.fowner);
 	rank_sink_release(&c.sink);
+	free(c.byeid);
 	hl_tokenizer_close(&c.own_tk);
 	catalog_reader_put(cat, c.db);
 	free(c.counts);
