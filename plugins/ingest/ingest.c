@@ -617,7 +617,7 @@ static void jw_pct(struct ingest_jw *w, const double *p, uint64_t n)
 		ingest_jw_lit(w, i ? ",\"" : "\"");
 		ingest_jw_lit(w, names[i]);
 		ingest_jw_lit(w, "\":");
-		ingest_jw_num(w, p[i]);
+		ingest_jw_num(w, round(p[i] * 1000) / 1000); /* ms to the microsecond */
 	}
 	ingest_jw_lit(w, ",\"samples\":");
 	ingest_jw_u64(w, n);
