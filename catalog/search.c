@@ -8,15 +8,18 @@
  *  2. FTS5 matches, newest rowid first, joined to entities for the filters;
  *     at most SEARCH_FACET_SCAN hits are kept and at most SEARCH_SCAN_MAX rows
  *     are examined (a filter that rejects most rows cannot make the scan
- *     unbounded).  bm25 is computed for the kept rows only and they are ranked
- *     in memory, so when a query matches more than SEARCH_FACET_SCAN entities
- *     ("total_capped") the ranking is over the newest SEARCH_FACET_SCAN of them;
+ *     unbounded).  bm25 is computed for the kept rows only (their phrase
+ *     frequencies from the scan, their lengths read afterwards in eid order:
+ *     rank_kept()) and they are ranked in memory, so when a query matches more
+ *     than SEARCH_FACET_SCAN entities ("total_capped") the ranking is over the
+ *     newest SEARCH_FACET_SCAN of them;
  *  3. facets over the kept hits (kind, platform, stale counted in memory;
  *     tags and owners from one range read each when the hits' eids lie close
- *     together, as a common term's newest matches do, else one grouped IN
- *     query each);
- *  4. the requested page: entity rows by eid, and highlights from one FTS5
- *     pass restricted to the page's rowid range.
+ *     together, as a common term's newest matches do, else from the rows of
+ *     the sorted eid list; counted in C);
+ *  4. the requested page: entity rows by eid, with highlights computed in C
+ *     as FTS5's highlight() and snippet() would (hl_*), written as JSON text
+ *     (search_run_text(); search_run() parses it).
  * With no query text the newest entities (by eid) are scanned the same
  * bounded way and listed by updated_at, newest first.
  */

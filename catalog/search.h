@@ -31,9 +31,10 @@
 #define SEARCH_LIMIT_MAX 200
 #define SEARCH_QUERY_MAX 512
 /* Matches kept for the total, the facets and the ranking: the newest ones.
- * Every kept hit costs about 3 us (its entities row, terrarium_rank(), its
- * tags and owners); 250 keeps a common term's search near 1.3 ms of CPU
- * (docs/benchmarks.md; it was 1,000, then 10,000). */
+ * Every kept hit costs about 2 us when the hits lie close together and 6 us
+ * when they are far apart (its entities row, its length, its tags and owners:
+ * a page read each); 250 keeps a common term's search near 0.55 ms of CPU and
+ * a two-term one near 2 ms (docs/benchmarks.md; it was 1,000, then 10,000). */
 #define SEARCH_FACET_SCAN 250
 
 struct search_query {

@@ -275,7 +275,7 @@ cat <<EOF
 == per-query search latency, 1 client, 10 runs each ==
 -- direct FTS5 on the file (sqlite3, MATCH expression from search_fts_expr) --
 $SQL1
--- search_run() in-process (everything but HTTP and JSON text) --
+-- search_run_text() in-process (everything but HTTP; the JSON text included) --
 $API1
 -- HTTP GET /api/v1/search (libcurl, keep-alive) --
 $HTTP1
@@ -298,8 +298,8 @@ catalog:   $N entities, $(kv "$META" edges) edges, $(kv "$META" fields) fields (
 | idle RSS, fresh (after 3 GET /healthz) | $rss_mb MiB | | <= 50 MB (47.7 MiB) | $(verdict "$rss_mb" 47.7) |
 | idle RSS, after the benchmarks (5 s settle) | $rss_after_mb MiB (peak $hwm_mb MiB, $threads threads) | | <= 50 MB (47.7 MiB) | $(verdict "$rss_after_mb" 47.7) |
 | search HTTP, 16 clients | p50 $w_p50 ms, p99 $w_p99 ms, $(field "$W" rps) req/s, non-2xx $(field "$W" non2xx) | direct FTS5, 16 threads: p50 $s16_p50 ms, p99 $s16_p99 ms, $(field "$S16" qps) q/s | p99 <= 10 ms; <= 2x direct | $(verdict "$w_p99" 10); $(ratio "$w_p99" "$s16_p99") direct |
-| search, 1 client | HTTP p50 $(field "$H1" p50_ms) ms, p99 $h1_p99 ms; search_run p50 $(field "$A1" p50_ms) ms, p99 $(field "$A1" p99_ms) ms | direct FTS5: p50 $(field "$S1" p50_ms) ms, p99 $s1_p99 ms | <= 2x direct | $(ratio "$h1_p99" "$s1_p99") direct |
-| CPU per search (load-independent) | server: $srv_cpu_h1 ms/request (1 client), $srv_cpu_w ms/request (16 clients); search_run in-process: $(field "$A1" cpu_ms_per_q) ms | direct FTS5: $(field "$S1" cpu_ms_per_q) ms (1 thread), $(field "$S16" cpu_ms_per_q) ms (16 threads) | | $(ratio "$srv_cpu_w" "$(field "$S16" cpu_ms_per_q)") direct |
+| search, 1 client | HTTP p50 $(field "$H1" p50_ms) ms, p99 $h1_p99 ms; search_run_text p50 $(field "$A1" p50_ms) ms, p99 $(field "$A1" p99_ms) ms | direct FTS5: p50 $(field "$S1" p50_ms) ms, p99 $s1_p99 ms | <= 2x direct | $(ratio "$h1_p99" "$s1_p99") direct |
+| CPU per search (load-independent) | server: $srv_cpu_h1 ms/request (1 client), $srv_cpu_w ms/request (16 clients); search_run_text in-process: $(field "$A1" cpu_ms_per_q) ms | direct FTS5: $(field "$S1" cpu_ms_per_q) ms (1 thread), $(field "$S16" cpu_ms_per_q) ms (16 threads) | | $(ratio "$srv_cpu_w" "$(field "$S16" cpu_ms_per_q)") direct |
 | lineage JSON, depth 5, busy node | median $(ms "$lineage_s") ms ($busy_nodes nodes, $busy_edges edges, $(mib "$busy_bytes") MiB) | CLI on the file, process included: $(ms "$lineage_cli_s") ms; GET /healthz $(ms "$healthz_s") ms | | |
 | lineage SVG, $neigh_nodes nodes / $neigh_edges edges | first (fresh process) $(ms "$svg_first_s") ms; uncached median $(ms "$svg_uncached_s") ms; cached median $(ms "$svg_cached_s") ms; $(mib "$svg_bytes") MiB | GET /healthz $(ms "$healthz_s") ms | | |
 EOF

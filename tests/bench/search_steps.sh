@@ -8,11 +8,12 @@
 # run of letters, digits, '_' and non-ASCII bytes becomes a quoted term, and
 # the last term gets '*' when it has two characters or more.  The statements
 # mirror search.c's sql_exact, sql_fills_fts, sql_fts, sql_range_tag /
-# sql_facet_tag and sql_highlight with no filters bound, over the newest
-# SEARCH_FACET_SCAN matches (read from catalog/search.h); if search.c changes,
-# change them here.  The shell has no terrarium_rank(): the ranking step is
-# timed with FTS5's bm25(), whose per-query IDF scans (the cost
-# terrarium_rank() avoids) are timed apart.  Each statement runs twice and
+# sql_list_tag and rank_kept()'s row lengths with no filters bound, over the
+# newest SEARCH_FACET_SCAN matches (read from catalog/search.h); if search.c
+# changes, change them here.  The shell has no terrarium_rank(): the ranking
+# step is timed with FTS5's bm25(), whose per-query IDF scans and per-row
+# length lookups (the costs terrarium_rank() avoids) are timed apart.  The
+# highlights are computed in C over the page's rows (no SQL).  Each statement runs twice and
 # the second (warm) timing is printed; a step's cost is the difference from
 # the step before it where they build on each other (scan -> + join -> ...).
 set -eu
@@ -63,9 +64,9 @@ echo "MATCH $EXPR (scan cap $CAP)"
 	echo "SELECT lo || '..' || hi || ' (' || (hi - lo + 1) || ' eids; a range read when under $CAP x 16)' FROM temp.ids;"
 	step "tag facet, range read (sql_range_tag; counted in C)" "SELECT count(*) FROM tags WHERE eid BETWEEN $LO AND $HI"
 	step "owner facet, range read (sql_range_owner)" "SELECT count(*) FROM owners WHERE eid BETWEEN $LO AND $HI"
-	step "tag facet, IN query (sql_facet_tag, hits far apart)" "SELECT count(*) FROM (SELECT tag, count(DISTINCT eid) AS n FROM tags WHERE eid IN (SELECT value FROM json_each($IDS)) GROUP BY tag ORDER BY n DESC, tag LIMIT 100)"
-	step "owner facet, IN query (sql_facet_owner)" "SELECT count(*) FROM (SELECT owner, count(DISTINCT eid) AS n FROM owners WHERE eid IN (SELECT value FROM json_each($IDS)) GROUP BY owner ORDER BY n DESC, owner LIMIT 100)"
-	step "highlights, 20 hits over the kept range (sql_highlight)" "SELECT count(*) FROM (SELECT rowid, highlight(entity_fts, 0, '<mark>', '</mark>'), snippet(entity_fts, 3, '<mark>', '</mark>', '...', 12) FROM entity_fts WHERE $M AND rowid >= $LO AND rowid <= $HI AND +rowid IN (SELECT value FROM json_each($IDS) LIMIT 20))"
+	step "tag facet, rows of the hits' eids (sql_list_tag, hits far apart; counted in C)" "SELECT count(*) FROM tags WHERE eid IN (SELECT value FROM json_each($IDS))"
+	step "owner facet, rows of the hits' eids (sql_list_owner)" "SELECT count(*) FROM owners WHERE eid IN (SELECT value FROM json_each($IDS))"
+	step "row lengths of the kept hits (rank_kept() reads them in eid order through one blob handle)" "SELECT count(*) FROM entity_fts_docsize WHERE id IN (SELECT value FROM json_each($IDS))"
 	step "direct, unbounded: best 20 by bm25 over all matches" "SELECT count(*) FROM (SELECT e.id FROM entity_fts JOIN entities e ON e.eid = entity_fts.rowid WHERE $M ORDER BY $BM LIMIT 20)"
 	echo ".print plan of sql_fts:"
 	echo "EXPLAIN QUERY PLAN SELECT entity_fts.rowid, $BM FROM entity_fts JOIN entities e ON e.eid = entity_fts.rowid WHERE $M ORDER BY entity_fts.rowid DESC;"
