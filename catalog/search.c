@@ -613,6 +613,47 @@ static int cmp_rank(const void *a, const void *b)
 	return 0;
 }
 
+/*
+ * V[0..N) in cmp_rank() order: a bottom-up merge sort with the comparison
+ * inlined (qsort() of these 48-byte elements sorts pointers through a
+ * function call per comparison, 2-3% of a search); qsort() if the scratch
+ * array cannot be had.  cmp_rank() is a total order, so both give one result.
+ */
+static void sort_by_rank(struct cand *v, size_t n)
+{
+	struct cand *tmp, *src = v, *dst;
+
+	if (n < 2)
+		return;
+	tmp = malloc(n * sizeof(*tmp));
+	if (!tmp) {
+		qsort(v, n, sizeof(*v), cmp_rank);
+		return;
+	}
+	dst = tmp;
+	for (size_t w = 1; w < n; w *= 2) {
+		struct cand *t;
+
+		for (size_t lo = 0; lo < n; lo += 2 * w) {
+			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+			size_t a = lo, b = mid, k = lo;
+
+			while (a < mid && b < hi)
+				dst[k++] = cmp_rank(&src[b], &src[a]) < 0 ? src[b++] : src[a++];
+			while (a < mid)
+				dst[k++] = src[a++];
+			while (b < hi)
+				dst[k++] = src[b++];
+		}
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
+	free(tmp);
+}
+
 struct eid_idx {
 	int64_t eid;
 	size_t idx;
@@ -1232,6 +1273,8 @@ struct fc_entry {
 struct fcount {
 	struct fc_entry *e;
 	size_t n, cap;
+	size_t last; /* index + 1 of the entry counted last, 0 none: kinds and
+		      * platforms mostly repeat, so it is tried first */
 	uint32_t *slot; /* index + 1 into e, 0 when free; nslot a power of two */
 	size_t nslot;
 	struct hl_buf keys;
@@ -1276,9 +1319,18 @@ static int fc_rehash(struct fcount *f, size_t nslot)
 /* Count one hit with value KEY (LEN bytes). */
 static int fcount_inc(struct fcount *f, const char *key, size_t len)
 {
-	uint32_t h = fc_hash(key, len);
+	uint32_t h;
 	size_t k;
 
+	if (f->last) {
+		struct fc_entry *e = &f->e[f->last - 1];
+
+		if (strncmp(f->keys.p + e->key, key, len) == 0 && f->keys.p[e->key + len] == '\0') {
+			e->n++;
+			return 0;
+		}
+	}
+	h = fc_hash(key, len);
 	if (f->n * 2 >= f->nslot && fc_rehash(f, f->nslot ? f->nslot * 2 : 16))
 		return CATALOG_ENOMEM;
 	for (k = h & (f->nslot - 1); f->slot[k]; k = (k + 1) & (f->nslot - 1)) {
@@ -1287,6 +1339,7 @@ static int fcount_inc(struct fcount *f, const char *key, size_t len)
 		if (e->hash == h && strncmp(f->keys.p + e->key, key, len) == 0 &&
 		    f->keys.p[e->key + len] == '\0') {
 			e->n++;
+			f->last = f->slot[k];
 			return 0;
 		}
 	}
@@ -1305,6 +1358,7 @@ static int fcount_inc(struct fcount *f, const char *key, size_t len)
 	if (f->keys.oom)
 		return CATALOG_ENOMEM;
 	f->slot[k] = (uint32_t)++f->n;
+	f->last = f->n;
 	return 0;
 }
 
@@ -1806,7 +1860,7 @@ static int collect_scan(struct search_ctx *c, int listing)
 	if ((ret = listing ? kept_by_eid(c) : rank_kept(c)))
 		goto out;
 	if (c->cv.n - c->n_exact > 1)
-		qsort(c->cv.v + c->n_exact, c->cv.n - c->n_exact, sizeof(*c->cv.v), cmp_rank);
+		sort_by_rank(c->cv.v + c->n_exact, c->cv.n - c->n_exact);
 	ret = 0;
 out:
 	stmt_done(c->sc, st);
