@@ -77,6 +77,9 @@
 #define PAGE 4096u
 #define WB_CAP (1u << 20)        /* the write buffer: records gathered for one write */
 #define WB_SPARES (SYNC_DEPTH + 1)
+_Static_assert(INGEST_STORE_RECORD_HEADER + INGEST_STORE_CTYPE_MAX + INGEST_STORE_STAGE_MAX <=
+		       WB_CAP,
+	       "a staged record fits the write buffer");
 #define SCAN_BUF (1 << 20)
 #define COPY_BUF (1 << 20)
 #define READ_BUF (64 * 1024)
@@ -141,6 +144,7 @@ struct ingest_store {
 	uint64_t wb_lsn;
 	unsigned char *wb_spare[WB_SPARES];
 	int nspare;
+	uint64_t fail_lsn;      /* a write from here failed: never durable (UINT64_MAX) */
 	/* Published under wmu for the sync leader, who holds only dmu. */
 	atomic_uint_least64_t written_pub;
 	atomic_int afd_pub;
@@ -676,6 +680,8 @@ static int seg_create(struct ingest_store *st, uint32_t no)
 static uint64_t written_lsn(const struct ingest_store *st)
 {
 	uint64_t w = st->wb_len ? st->wb_lsn : LSN(st->ano, st->asize);
+	if (st->fail_lsn < w)
+		w = st->fail_lsn;
 	for (int i = 0; i < st->nbig; i++)
 		if (st->bigs[i] < w)
 			w = st->bigs[i];
@@ -690,6 +696,17 @@ static void publish(struct ingest_store *st)
 	atomic_store_explicit(&st->written_pub, written_lsn(st), memory_order_release);
 }
 
+/* A write of the records from LSN on failed (wmu held): the store takes
+ * no more, and the durable point never passes LSN, so no sync can claim
+ * them; their committers get -EIO. */
+static void write_failed(struct ingest_store *st, uint64_t lsn)
+{
+	if (lsn < st->fail_lsn)
+		st->fail_lsn = lsn;
+	atomic_store(&st->failed, 1);
+	pthread_cond_broadcast(&st->big_cv);
+}
+
 /* Write the buffered records now (wmu held): before anything is written
  * past them otherwise, and before a roll.  A failed write fails the store:
  * their committers are waiting and the space cannot be given back. */
@@ -698,9 +715,9 @@ static int flush_wb(struct ingest_store *st)
 	if (st->wb_len == 0)
 		return 0;
 	int rc = pwrite_all(st->afd, st->wb, st->wb_len, LSN_OFF(st->wb_lsn));
-	st->wb_len = 0;
 	if (rc < 0)
-		atomic_store(&st->failed, 1);
+		write_failed(st, st->wb_lsn);
+	st->wb_len = 0;
 	publish(st);
 	return rc;
 }
@@ -882,46 +899,6 @@ static void big_remove(struct ingest_store *st, uint64_t lsn)
 	pthread_cond_broadcast(&st->big_cv);
 }
 
-/* Small bodies: the whole record in one pwritev (wmu held).  On failure
- * the space is given back: nothing was reserved after it. */
-static int append_staged(struct ingest_store *st, struct ingest_write *w, const unsigned char *hdr,
-			 const char *ctype, size_t ctlen, uint64_t off, uint64_t rsize)
-{
-	struct iovec iov[3] = {
-		{ (void *)hdr, HDR }, { (void *)ctype, ctlen }, { w->buf, w->len },
-	};
-	uint64_t done = 0;
-	while (done < rsize) {
-		/* Skip what was written already (a short pwritev). */
-		struct iovec v[3];
-		int nv = 0;
-		uint64_t skip = done;
-		for (int i = 0; i < 3; i++) {
-			if (skip >= iov[i].iov_len) {
-				skip -= iov[i].iov_len;
-				continue;
-			}
-			v[nv].iov_base = (char *)iov[i].iov_base + skip;
-			v[nv].iov_len = iov[i].iov_len - skip;
-			skip = 0;
-			nv++;
-		}
-		ssize_t n = pwritev(st->afd, v, nv, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int rc = n < 0 ? -errno : -EIO;
-			if (ftruncate(st->afd, (off_t)off) < 0)
-				atomic_store(&st->failed, 1);
-			return rc;
-		}
-		done += (uint64_t)n;
-	}
-	st->asize = off + rsize;
-	publish(st);
-	return 0;
-}
-
 /* Small records: into the write buffer (wmu held), written by the next
  * sync's leader together with the others gathered meanwhile: one pwrite a
  * round instead of one per request, and the mutex held for a memcpy. */
@@ -931,6 +908,12 @@ static int buffer_add(struct ingest_store *st, struct ingest_write *w, const uns
 	int rc;
 	if (st->wb_len + rsize > WB_CAP && (rc = flush_wb(st)) < 0)
 		return rc;
+	/* Past the zero-filled space (a fill behind, or failed): reserve the
+	 * blocks now, so that a full disk is this request's 507 with nothing
+	 * taken, not a failed write of the whole group later. */
+	if (off + rsize > st->zend && fallocate(st->afd, 0, (off_t)off, (off_t)rsize) < 0 &&
+	    errno != EOPNOTSUPP && errno != ENOSYS)
+		return -errno;
 	if (!st->wb) {
 		st->wb = st->nspare ? st->wb_spare[--st->nspare] : malloc(WB_CAP);
 		if (!st->wb)
@@ -973,7 +956,7 @@ static void drain(struct ingest_store *st)
 	int rc = pwrite_all(fd, b, len, LSN_OFF(lsn));
 	pthread_mutex_lock(&st->wmu);
 	if (rc < 0)
-		atomic_store(&st->failed, 1);
+		write_failed(st, lsn);
 	if (st->nspare < WB_SPARES)
 		st->wb_spare[st->nspare++] = b;
 	else
@@ -1046,14 +1029,10 @@ static int append(struct ingest_store *st, struct ingest_write *w, const struct 
 	uint64_t off = st->asize;
 	*lsn = LSN(st->ano, off);
 	*end = *lsn + rsize;
-	if (w->fd < 0 && rsize <= WB_CAP) {
+	if (w->fd < 0)
 		rc = buffer_add(st, w, hdr, ctype, ctlen, off, rsize);
-	} else if ((rc = flush_wb(st)) == 0) {
-		if (w->fd < 0)
-			rc = append_staged(st, w, hdr, ctype, ctlen, off, rsize);
-		else
-			rc = append_spilled(st, w, hdr, sub, ctype, ctlen, off, rsize);
-	}
+	else if ((rc = flush_wb(st)) == 0)
+		rc = append_spilled(st, w, hdr, sub, ctype, ctlen, off, rsize);
 	if (rc == 0)
 		atomic_fetch_add(&st->raw_bytes, rsize);
 out:
@@ -2141,6 +2120,7 @@ struct ingest_store *ingest_store_open(const char *dir, const struct ingest_stor
 	st->dirfd = -1;
 	st->rfd = -1;
 	st->afd = -1;
+	st->fail_lsn = UINT64_MAX;
 	pthread_rwlock_init(&st->seg_rw, NULL);
 	pthread_mutex_init(&st->wmu, NULL);
 	pthread_mutex_init(&st->dmu, NULL);

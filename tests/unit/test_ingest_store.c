@@ -14,9 +14,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -457,6 +459,43 @@ static void test_zero_tail(void **state)
 	assert_int_equal(process_all(f->st), 2 * N);
 }
 
+/* A write the file system refuses (here the file size limit, as a full
+ * disk would) fails that one commit, takes no space, and the store goes
+ * on taking writes once there is room again. */
+static void test_refused_write(void **state)
+{
+	struct fx *f = *state;
+	char body[1000];
+	uint8_t ids[200][16], id[16];
+	struct rlimit old, lim;
+	int n = 0, rc = 0;
+	memset(body, 'q', sizeof(body));
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 64 * 1024;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	while (n < 200 && (rc = put(f->st, body, sizeof(body), sizeof(body), "a/b",
+				    INGEST_ACCEPTED, ids[n])) == 0)
+		n++;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_true(rc < 0);
+	assert_true(n > 10 && n < 70);
+	struct ingest_counts ct;
+	ingest_store_counts(f->st, &ct);
+	assert_int_equal(ct.failed, 0);
+	assert_int_equal(ct.by_status[INGEST_ACCEPTED], n);
+	assert_int_equal(put(f->st, body, sizeof(body), sizeof(body), "a/b", INGEST_ACCEPTED, id), 0);
+	reopen(f);
+	for (int i = 0; i < n; i++)
+		expect_raw(f->st, ids[i], body, sizeof(body), "a/b");
+	expect_raw(f->st, id, body, sizeof(body), "a/b");
+	ingest_store_counts(f->st, &ct);
+	assert_int_equal(ct.torn_bytes, 0);
+	assert_int_equal(ct.queued, n + 1);
+}
+
 static void test_damaged_middle_failed(void **state)
 {
 	struct fx *f = *state;
@@ -794,6 +833,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_header_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_body_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_tail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_middle_failed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_results_log_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roll_and_prune, setup, teardown),
