@@ -727,6 +727,17 @@ static void futex_wake(atomic_uint *word, int n)
 	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
+/* Wake every waiter of every round (dmu held; released on return): the
+ * durable point jumped (a roll) or a sync failed. */
+static void rounds_wake_all(struct ingest_store *st)
+{
+	for (int i = 0; i < ROUND_WORDS; i++)
+		atomic_fetch_add(&st->round_word[i], 1);
+	pthread_mutex_unlock(&st->dmu);
+	for (int i = 0; i < ROUND_WORDS; i++)
+		futex_wake(&st->round_word[i], INT_MAX);
+}
+
 /* Sleep on sync round K's word (dmu held; released on return).  The value
  * is read under dmu and bumped under dmu, so a wake between the unlock and
  * the sleep is not lost: the futex sees the new value and returns. */
@@ -775,11 +786,7 @@ static int roll(struct ingest_store *st)
 	pthread_mutex_lock(&st->dmu);
 	if (LSN(no, 0) > atomic_load(&st->durable))
 		atomic_store(&st->durable, LSN(no, 0));
-	for (int i = 0; i < ROUND_WORDS; i++)
-		atomic_fetch_add(&st->round_word[i], 1);
-	pthread_mutex_unlock(&st->dmu);
-	for (int i = 0; i < ROUND_WORDS; i++)
-		futex_wake(&st->round_word[i], INT_MAX);
+	rounds_wake_all(st);
 	return 0;
 }
 
@@ -1168,11 +1175,7 @@ static int wait_durable(struct ingest_store *st, uint64_t end)
 		st->syncing--;
 		if (src < 0) {
 			atomic_store(&st->failed, 1);
-			for (int i = 0; i < ROUND_WORDS; i++)
-				atomic_fetch_add(&st->round_word[i], 1);
-			pthread_mutex_unlock(&st->dmu);
-			for (int i = 0; i < ROUND_WORDS; i++)
-				futex_wake(&st->round_word[i], INT_MAX);
+			rounds_wake_all(st);
 			continue;
 		}
 		if (target > atomic_load(&st->durable))
@@ -1740,7 +1743,6 @@ static int bad_add(struct badlist *b, uint64_t lsn, int header, uint32_t slot)
 	return 0;
 }
 
-/* Index the records of segment SG; a bad header goes into BADS. */
 /*
  * Whether SG ends at OFF with zeros only, the space a fill made ready
  * (P holds the AVAIL bytes from OFF that the caller read).  If so, cut them
@@ -1769,6 +1771,7 @@ static int zero_tail(struct seg *sg, uint64_t off, const unsigned char *p, uint6
 	return 1;
 }
 
+/* Index the records of segment SG; a bad header goes into BADS. */
 static int scan_segment(struct ingest_store *st, struct seg *sg, unsigned char *buf,
 			struct badlist *bads)
 {
